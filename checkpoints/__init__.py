@@ -1,0 +1,1 @@
+"""Shipped weights (safetensors + model cards); see each card."""
