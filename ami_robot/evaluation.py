@@ -1,0 +1,152 @@
+"""The evaluation protocol's bookkeeping: episode log, resume, Wilson intervals, summary tables.
+
+Every finished episode is one JSON line, flushed and fsynced before the next episode starts, so an
+interrupted run resumes from the file without losing or repeating an episode. The log's header
+records the configuration it was started with; resuming under a different one is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95% by default)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, n], got {successes} of {n}")
+    p = successes / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def config_fingerprint(config: dict[str, Any]) -> str:
+    """A short stable hash of a JSON-able configuration."""
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class ResumeMismatchError(RuntimeError):
+    pass
+
+
+@dataclass
+class EpisodeLog:
+    """``episodes.jsonl``: a header line with the configuration, then one line per episode."""
+
+    path: Path
+    config: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.fingerprint = config_fingerprint(self.config)
+
+    def open(self) -> list[dict[str, Any]]:
+        """Create the log, or validate and read an existing one; returns the finished episodes."""
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._append({"header": True, "fingerprint": self.fingerprint, "config": self.config})
+            return []
+        lines = self.path.read_text().splitlines()
+        records: list[dict[str, Any]] = []
+        header = None
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    # A line cut short by a kill: drop it; that episode is simply run again.
+                    self.path.write_text("".join(good + "\n" for good in lines[:-1]))
+                    break
+                raise ValueError(f"{self.path}:{number} is not valid JSON; fix or remove that line") from None
+            if record.get("header"):
+                header = record
+            else:
+                records.append(record)
+        if header is None:
+            raise ResumeMismatchError(f"{self.path} has no header line; it was not written by ami-robot eval")
+        if header["fingerprint"] != self.fingerprint:
+            old = header["config"]
+            changed = sorted(k for k in set(old) | set(self.config) if old.get(k) != self.config.get(k))
+            raise ResumeMismatchError(
+                f"{self.path} was written with a different configuration (differs in: {', '.join(changed)}); "
+                "refusing to mix results. Use a new output directory, or the original configuration."
+            )
+        return records
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._append(record)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record, default=_jsonable) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def summarize(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per (task, method): episodes, successes, rate, Wilson 95%, planning-time percentiles, distances."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["task"], r.get("method", "agent")), []).append(r)
+    summary: dict[str, dict[str, Any]] = {}
+    for (task, method), rs in sorted(groups.items()):
+        n = len(rs)
+        k = sum(bool(r["success"]) for r in rs)
+        lo, hi = wilson_interval(k, n)
+        times = np.array([t for r in rs for t in r.get("plan_seconds", [])], dtype=float)
+        dist = np.array([r["final_distance"] for r in rs if r.get("final_distance") is not None], dtype=float)
+        summary[f"{task}/{method}"] = {
+            "task": task,
+            "method": method,
+            "episodes": n,
+            "successes": k,
+            "success_rate": k / n,
+            "wilson95": [lo, hi],
+            "plan_seconds_median": float(np.median(times)) if times.size else None,
+            "plan_seconds_p90": float(np.percentile(times, 90)) if times.size else None,
+            "final_distance_median": float(np.median(dist)) if dist.size else None,
+            "final_distance_quartiles": (
+                [float(np.percentile(dist, q)) for q in (25, 75)] if dist.size else None
+            ),
+        }
+    return summary
+
+
+def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
+    """The published table: one row per (task, method)."""
+    rows = [
+        "| task | method | episodes | success | Wilson 95% | plan s/action (median / p90) "
+        "| final dist. median (m) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summary.values():
+        lo, hi = s["wilson95"]
+        med, p90 = s["plan_seconds_median"], s["plan_seconds_p90"]
+        timing = "-" if med is None else f"{med:.3f} / {p90:.3f}"
+        dist = "-" if s["final_distance_median"] is None else f"{s['final_distance_median']:.3f}"
+        rows.append(
+            f"| {s['task']} | {s['method']} | {s['episodes']} | {s['successes']}/{s['episodes']} "
+            f"({100 * s['success_rate']:.0f}%) | {100 * lo:.0f}-{100 * hi:.0f}% | {timing} | {dist} |"
+        )
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,149 @@
+"""What both trainers share: distributed setup, LR schedules, resumable checkpoints, metrics.
+
+Training checkpoints hold optimiser state, so they are torch files; they are written atomically
+(temp file + rename) and read back with ``weights_only=True``. The weights we ship are written
+separately as safetensors by ``ami_robot.weights``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str = "auto") -> DistInfo:
+    """Join the torchrun process group when there is one (gloo on CPU, NCCL on GPU)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if device == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device(device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return DistInfo(rank=rank, world_size=world_size, device=dev)
+
+
+def teardown_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (libraries that still draw from the global state)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    peak_lr: float = 3e-4
+    warmup_steps: int = 200
+    total_steps: int = 5000
+    kind: str = "wsd"  # "wsd": warmup-constant-decay (V-JEPA 2), or "cosine"
+    decay_fraction: float = 0.2  # wsd: the last fraction of steps decays linearly to final_lr
+    start_lr: float = 1e-5
+    final_lr: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("wsd", "cosine"):
+            raise ValueError(f"ScheduleConfig.kind must be 'wsd' or 'cosine', got {self.kind!r}")
+        if not 0 <= self.warmup_steps < self.total_steps:
+            raise ValueError("ScheduleConfig needs 0 <= warmup_steps < total_steps")
+        if not 0.0 < self.decay_fraction <= 1.0:
+            raise ValueError("ScheduleConfig.decay_fraction must lie in (0, 1]")
+
+
+def learning_rate(step: int, cfg: ScheduleConfig) -> float:
+    """Learning rate at optimiser step ``step`` (0-based)."""
+    if step < cfg.warmup_steps:
+        return cfg.start_lr + (cfg.peak_lr - cfg.start_lr) * step / max(1, cfg.warmup_steps)
+    if cfg.kind == "cosine":
+        progress = (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps)
+        progress = min(1.0, progress)
+        return cfg.final_lr + 0.5 * (cfg.peak_lr - cfg.final_lr) * (1 + math.cos(math.pi * progress))
+    decay_start = cfg.total_steps - int(cfg.decay_fraction * cfg.total_steps)
+    if step < decay_start:
+        return cfg.peak_lr
+    progress = min(1.0, (step - decay_start) / max(1, cfg.total_steps - decay_start))
+    return cfg.peak_lr + (cfg.final_lr - cfg.peak_lr) * progress
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
+def save_training_state(path: Path, state: dict[str, Any]) -> None:
+    """Write a resumable training checkpoint atomically: a kill -9 leaves the old one intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_training_state(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or None when there is none yet."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class MetricsLog:
+    """Append-only JSONL of training metrics; every line is flushed as it is written."""
+
+    def __init__(self, path: Path, enabled: bool = True) -> None:
+        self.path = Path(path)
+        self.enabled = enabled
+        self._start = time.time()
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        fields.setdefault("time_s", round(time.time() - self._start, 3))
+        with open(self.path, "a") as f:
+            f.write(json.dumps(fields) + "\n")
+            f.flush()
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+@torch.no_grad()
+def ema_update(target: torch.nn.Module, online: torch.nn.Module, momentum: float) -> None:
+    """target <- momentum * target + (1 - momentum) * online, parameter by parameter."""
+    for t, o in zip(target.parameters(), online.parameters(), strict=True):
+        t.mul_(momentum).add_(o.detach(), alpha=1.0 - momentum)
