@@ -54,6 +54,7 @@ class CEMConfig:
         return replace(cls(samples=160, iterations=5), **overrides)
 
 
+@torch.no_grad()  # sampling needs no autograd graph, even through a model with grads on
 def cem(
     cost_fn: CostFn,
     config: CEMConfig | None = None,

@@ -72,9 +72,10 @@ def gradient_descent(
             if i == cfg.iterations:
                 break
             # step: Adam on the summed finite costs (starts are independent), then project
-            opt.zero_grad(set_to_none=True)
-            torch.where(torch.isfinite(cost), cost, torch.zeros_like(cost)).sum().backward()
-            u.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+            # (autograd.grad, not backward: a model's own parameters must not collect grads)
+            loss = torch.where(torch.isfinite(cost), cost, torch.zeros_like(cost)).sum()
+            (grad,) = torch.autograd.grad(loss, u)
+            u.grad = grad.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
             opt.step()
             with torch.no_grad():
                 u.clamp_(-1.0, 1.0)

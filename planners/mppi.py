@@ -36,6 +36,7 @@ class MPPIConfig:
             raise ValueError(f"noise_decay must lie in (0, 1], got {self.noise_decay}")
 
 
+@torch.no_grad()  # sampling needs no autograd graph, even through a model with grads on
 def mppi(
     cost_fn: CostFn,
     config: MPPIConfig | None = None,

@@ -23,6 +23,7 @@ class RandomShootingConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
+@torch.no_grad()  # sampling needs no autograd graph, even through a model with grads on
 def random_shooting(
     cost_fn: CostFn,
     config: RandomShootingConfig | None = None,

@@ -1,0 +1,161 @@
+"""MPCAgent and GoalSchedule on a point world (no network, no simulator)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ami_robot.planners import CEMConfig, GradientConfig, MPPIConfig, RandomShootingConfig
+from point_world import PointEnv, PointModel, draw
+
+import ami_robot.agent as agent_module
+from ami_robot.agent import GoalSchedule, LatentCostModel, MPCAgent
+
+GOAL = np.array([0.6, -0.1, 0.25])  # 0.2 m in x from the start: several steps of <= 0.075
+
+
+def run(agent: MPCAgent, goal, steps: int, env: PointEnv | None = None) -> tuple[PointEnv, list]:
+    env = env or PointEnv()
+    obs = env.reset()
+    agent.reset(goal)
+    actions = []
+    for _ in range(steps):
+        action = agent.act(obs)
+        actions.append(action)
+        obs = env.step(action)
+    return env, actions
+
+
+PLANNERS = [CEMConfig.cpu_default(), MPPIConfig(samples=100, iterations=4),
+            GradientConfig(starts=8, iterations=20), RandomShootingConfig(samples=500)]
+
+
+@pytest.mark.parametrize("planner", PLANNERS)
+def test_reaches_one_goal_image(planner) -> None:
+    env, actions = run(MPCAgent(PointModel(), planner), draw(GOAL), steps=8)
+    assert np.linalg.norm(env.pos - GOAL) < 0.02
+    for a in actions:
+        assert a.dtype == np.float32 and a.shape == (7,)
+        assert np.all(np.abs(a[:3]) <= 0.075 + 1e-7) and np.all(a[3:6] == 0)
+
+
+def test_records_seconds_energies_and_goals() -> None:
+    agent = MPCAgent(PointModel())
+    run(agent, draw(GOAL), steps=6)
+    assert len(agent.planning_seconds) == len(agent.energies) == len(agent.goal_indices) == 6
+    assert all(s > 0 for s in agent.planning_seconds)
+    assert agent.energies[-1] < agent.energies[0] and agent.energies[-1] < 0.02
+    assert agent.goal_indices == [0] * 6
+
+
+def test_same_seed_same_episode() -> None:
+    _, a = run(MPCAgent(PointModel(), seed=5), draw(GOAL), steps=3)
+    _, b = run(MPCAgent(PointModel(), seed=5), draw(GOAL), steps=3)
+    _, c = run(MPCAgent(PointModel(), seed=6), draw(GOAL), steps=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+@pytest.mark.parametrize("fill", ["zero", "repeat", "none"])
+def test_warm_start_is_the_shifted_previous_plan(fill: str, monkeypatch) -> None:
+    seen = []
+    real_plan = agent_module.plan
+
+    def spy(cost_fn, config, **kwargs):
+        seen.append(kwargs["init_mean"])
+        out = real_plan(cost_fn, config, **kwargs)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(agent_module, "plan", spy)
+    run(MPCAgent(PointModel(), CEMConfig.cpu_default(horizon=3), warm_start=fill), draw(GOAL), steps=2)
+    first_init, first_plan, second_init = seen[0], seen[1], seen[2]
+    assert first_init is None
+    if fill == "none":
+        assert second_init is None
+    else:
+        assert torch.equal(second_init[:2], first_plan[1:])
+        last = first_plan[2] if fill == "repeat" else torch.zeros(7)
+        assert torch.equal(second_init[2], last)
+
+
+def test_sub_goals_in_order_with_budgets() -> None:
+    first, final = np.array([0.4, 0.2, 0.2]), np.array([0.6, 0.2, 0.3])
+    model = PointModel()
+    agent = MPCAgent(model)
+    env, _ = run(agent, GoalSchedule([draw(first), draw(final)], budgets=(5,)), steps=12)
+    assert agent.goal_indices == [0] * 5 + [1] * 7
+    assert np.linalg.norm(env.pos - final) < 0.02
+    assert model.encoded == 2  # each goal encoded once
+
+
+def test_goal_schedule_budgets_and_the_last_goal_keeps_the_rest() -> None:
+    s = GoalSchedule.paper_pick_place(*[np.zeros((2, 2, 3), np.uint8)] * 3)
+    indices = []
+    for _ in range(30):
+        indices.append(s.index)
+        s.step(1.0)
+    assert indices == [0] * 4 + [1] * 10 + [2] * 16
+    s.reset()
+    assert s.index == 0
+    assert GoalSchedule([np.zeros((2, 2, 3))] * 3, budgets=(4, 10, 4)).budgets == [4, 10]
+
+
+def test_goal_schedule_switches_early_on_energy_or_plateau() -> None:
+    goals = [np.zeros((2, 2, 3), np.uint8)] * 2
+    s = GoalSchedule(goals, budgets=(100,), switch_below=0.1)
+    assert not s.step(0.5) and s.step(0.05) and s.index == 1
+    s = GoalSchedule(goals, budgets=(100,), plateau_steps=3)
+    changed = [s.step(e) for e in (1.0, 0.8, 0.8, 0.7999, 0.8)]
+    assert changed == [False, False, False, False, True]
+
+
+@pytest.mark.parametrize("kwargs", [dict(goals=[]), dict(budgets=()), dict(budgets=(1, 2, 3, 4)),
+                                    dict(budgets=(0, 1)), dict(budgets=(1, 1), plateau_steps=0)])
+def test_goal_schedule_validation(kwargs) -> None:
+    args = dict(goals=[np.zeros((2, 2, 3))] * 3, budgets=(1, 1)) | kwargs
+    with pytest.raises(ValueError):
+        GoalSchedule(**args)
+
+
+def test_agent_errors() -> None:
+    agent = MPCAgent(PointModel())
+    with pytest.raises(RuntimeError, match="reset"):
+        agent.act(PointEnv().reset())
+    with pytest.raises(ValueError, match="GoalSchedule"):
+        agent.reset([draw(GOAL), draw(GOAL)])
+    with pytest.raises(ValueError):
+        MPCAgent(PointModel(), warm_start="sideways")
+
+
+class StubWorldModel(torch.nn.Module):
+    """The WorldModel calls LatentCostModel makes, with their shapes checked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.calls = []
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        assert frames.dtype == torch.uint8 and frames.dim() == 4 and frames.shape[-1] == 3
+        self.calls.append(("encode", tuple(frames.shape)))
+        return frames.float().mean(dim=(1, 2))[:, None, :].expand(-1, 4, -1)  # (B, N=4, D=3)
+
+    def planning_cost(self, z_ctx, state_ctx, z_goal, horizon):
+        self.calls.append(("planning_cost", tuple(z_ctx.shape), tuple(state_ctx.shape), horizon))
+
+        def cost(actions: torch.Tensor) -> torch.Tensor:
+            return (actions[:, :, :3] - 0.01).abs().sum((1, 2)) + 0 * z_goal.sum()
+
+        return cost
+
+
+def test_latent_cost_model_adapter() -> None:
+    wm = StubWorldModel()
+    agent = MPCAgent(LatentCostModel(wm), CEMConfig.cpu_default(horizon=2))
+    obs = PointEnv().reset()
+    agent.reset(draw(GOAL))
+    action = agent.act(obs)
+    assert np.allclose(action[:3], 0.01, atol=0.01)
+    assert wm.calls == [("encode", (1, 8, 8, 3)), ("encode", (1, 8, 8, 3)),
+                        ("planning_cost", (1, 1, 4, 3), (1, 1, 7), 2)]
