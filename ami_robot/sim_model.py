@@ -1,0 +1,90 @@
+"""SimCostModel: the simulator as a perfect world model, with a state-space cost.
+
+The same `CostModel` interface as the latent world model, so `MPCAgent` runs unchanged: each
+candidate action sequence is played for real in the env's MuJoCo simulation from a snapshot
+of the current state (a Python loop over candidates: the simulator is not batched), and the
+cost is the distance of the resulting privileged task state to the goal's. CEM on it is the
+benchmark's "perfect model" row: it bounds what the planner alone can do (DESIGN.md).
+
+The goal image cannot be read by the simulator, so the goal states are given alongside it:
+`set_goals` pairs each goal image with its privileged task state (from the reset info), and
+`encode_goal` looks the state up by image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ami_robot.planners import CostFn
+
+
+@dataclass(frozen=True)
+class StateCost:
+    """Weights of the state cost: distances (m) of TCP and object to their goal positions, and
+    the gripper's difference (closedness in [0, 1])."""
+
+    tcp: float = 1.0
+    object: float = 1.0
+    gripper: float = 0.0
+
+    def __post_init__(self) -> None:
+        if min(self.tcp, self.object, self.gripper) < 0 or self.tcp + self.object + self.gripper == 0:
+            raise ValueError(f"state cost weights must be >= 0 and not all 0, got {self}")
+
+    def __call__(self, task_state: np.ndarray, goal: np.ndarray) -> float:
+        """task_state, goal: float[7] = TCP xyz, gripper, object xyz."""
+        tcp = np.linalg.norm(task_state[:3] - goal[:3])
+        obj = np.linalg.norm(task_state[4:7] - goal[4:7])
+        return float(self.tcp * tcp + self.object * obj + self.gripper * abs(task_state[3] - goal[3]))
+
+
+class SimCostModel:
+    """A CostModel that simulates every candidate in `env` and restores its state afterwards.
+
+    env: our base env (`env.unwrapped`), offering get_sim_state, set_sim_state,
+    simulate(action) and task_state().
+    """
+
+    def __init__(self, env: Any, cost: StateCost | None = None) -> None:
+        self.env = env
+        self.cost = cost or StateCost()
+        self._goals: list[tuple[np.ndarray, np.ndarray]] = []
+        self.simulated_steps = 0  # control steps simulated for planning, for the benchmark
+
+    def set_goals(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """(goal image uint8 (H, W, 3), goal task state float[7]) for each goal of the episode."""
+        self._goals = [(np.asarray(p), np.asarray(s, dtype=np.float64)) for p, s in pairs]
+
+    def encode_goal(self, goal_pixels: np.ndarray) -> np.ndarray:
+        """The goal task state paired with this image by set_goals."""
+        for pixels, state in self._goals:
+            if pixels.shape == goal_pixels.shape and np.array_equal(pixels, goal_pixels):
+                return state
+        raise KeyError("goal image unknown to the simulator: call set_goals with the episode's goal "
+                       "images and their task states first")
+
+    def cost_fn(self, obs: dict, goal: np.ndarray, horizon: int) -> CostFn:
+        """Cost of (B, horizon, 7) from the env's current state (obs is not needed: the state is)."""
+        env = self.env
+        snapshot = env.get_sim_state()
+
+        def cost(actions: torch.Tensor) -> torch.Tensor:
+            plans = actions.detach().cpu().double().numpy()  # (B, H, 7)
+            out = np.empty(len(plans))
+            try:
+                for b, plan in enumerate(plans):
+                    env.set_sim_state(snapshot)
+                    for action in plan:
+                        env.simulate(action)
+                    out[b] = self.cost(env.task_state(), goal)
+                self.simulated_steps += plans.shape[0] * plans.shape[1]
+            finally:
+                env.set_sim_state(snapshot)  # the real episode continues from where it was
+            return torch.as_tensor(out, dtype=actions.dtype, device=actions.device)
+
+        return cost

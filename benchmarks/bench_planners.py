@@ -1,0 +1,162 @@
+"""Planner benchmark: speed of latent CEM on the shipped model config, and the simulator
+("perfect model") CEM success on Reach and Push.
+
+    python benchmarks/bench_planners.py                 # everything, 20 episodes per task
+    python benchmarks/bench_planners.py --skip-sim      # latent planning speed only
+    python benchmarks/bench_planners.py --episodes 50 --skip-latent
+
+Latent part (WorldModel.random with the default config until trained weights exist):
+- seconds per planning step at the shipped CEM default and at the paper's 800 x 10;
+- GFLOP/s achieved inside CEM (FLOPs counted by torch's FlopCounterMode) beside this
+  machine's fp32 matmul GFLOP/s measured in the same run (goal: ratio >= 0.6);
+- the same plan computed the reference way (no key/value cache: every candidate recomputes
+  its context) against ours (goal: >= 3x);
+- time against samples and against horizon (goal: linear in both).
+Simulator part: CEM on SimCostModel (each candidate simulated in MuJoCo, state cost), success
+at the end of the task's budget (EVAL_PROTOCOL.md: no early stop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from ami_robot.planners import CEMConfig, cem
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def timed(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Median wall seconds of fn() over `repeats` runs after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_gflops(n: int = 1024) -> float:
+    """This machine's fp32 matmul rate (GFLOP/s), best of a few (n x n) @ (n x n)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(4):
+            torch.mm(a, b)
+        best = min(best, (time.perf_counter() - start) / 4)
+    return 2 * n**3 / best / 1e9
+
+
+def fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """Least squares y = a + b x -> (a, b, r^2)."""
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    b, a = np.polyfit(x, y, 1)
+    r2 = 1 - np.sum((y - (a + b * x)) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-30)
+    return float(a), float(b), float(r2)
+
+
+# ---------------------------------------------------------------------------------- latent CEM
+def bench_latent(repeats: int, paper: bool) -> dict:
+    from ami_robot.world_model import WorldModel
+
+    torch.manual_seed(0)
+    wm = WorldModel.random()
+    wm.eval()
+    size = getattr(wm, "image_size", None) or 256
+    frames = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        z = wm.encode(frames)  # (2, N, D)
+    z_ctx, z_goal = z[:1, None], z[1:]  # (1, 1, N, D), (1, N, D)
+    state = torch.zeros(1, 1, 7)
+    out: dict = {"tokens": tuple(z.shape[1:]), "params": sum(p.numel() for p in wm.parameters())}
+
+    def ours(cfg: CEMConfig) -> Callable[[], torch.Tensor]:
+        cost = wm.planning_cost(z_ctx, state, z_goal, cfg.horizon)
+        return lambda: cem(cost, cfg, generator=torch.Generator().manual_seed(0))
+
+    def reference(cfg: CEMConfig) -> Callable[[], torch.Tensor]:
+        def cost(actions: torch.Tensor) -> torch.Tensor:
+            b = actions.shape[0]
+            z_pred = wm.rollout(z_ctx.expand(b, -1, -1, -1), state.expand(b, -1, -1), actions)
+            return wm.energy(z_pred[:, -1], z_goal.expand(b, -1, -1))
+
+        return lambda: cem(cost, cfg, generator=torch.Generator().manual_seed(0))
+
+    shipped = CEMConfig.cpu_default()
+    out["shipped"] = {"samples": shipped.samples, "iterations": shipped.iterations,
+                      "seconds_per_step": timed(ours(shipped), repeats)}
+    if paper:
+        out["paper_800x10"] = {"seconds_per_step": timed(ours(CEMConfig.paper()), 1)}
+
+    # FLOP rate inside CEM at the shipped default, beside this machine's matmul rate
+    with FlopCounterMode(display=False) as counter:
+        ours(shipped)()
+    flops = counter.get_total_flops()
+    rate = flops / out["shipped"]["seconds_per_step"] / 1e9
+    peak = matmul_gflops()
+    out["gflop_per_step"] = flops / 1e9
+    out["cem_gflops"], out["matmul_gflops"], out["ratio"] = rate, peak, rate / peak
+
+    # the reference way (no KV cache) against ours, same seed, same plan
+    one = CEMConfig.cpu_default(iterations=2)
+    t_ref, t_ours = timed(reference(one), 1), timed(ours(one), repeats)
+    plan_ref, plan_ours = reference(one)(), ours(one)()
+    out["reference_vs_ours"] = {"reference_s": t_ref, "ours_s": t_ours, "speedup": t_ref / t_ours,
+                                "max_plan_diff": float((plan_ref - plan_ours).abs().max())}
+
+    # scaling: one iteration, samples then horizon
+    samples = [50, 100, 200, 400, 800]
+    ts = [timed(ours(CEMConfig(samples=s, iterations=1)), repeats) for s in samples]
+    a, b, r2 = fit_linear(samples, ts)
+    out["vs_samples"] = {"samples": samples, "seconds": ts, "fit_r2": r2, "ms_per_sample": 1e3 * b,
+                         "intercept_ms": 1e3 * a}
+    horizons = [1, 2, 3, 4]
+    th = [timed(ours(CEMConfig(samples=100, iterations=1, horizon=h)), repeats) for h in horizons]
+    a, b, r2 = fit_linear(horizons, th)
+    out["vs_horizon"] = {"horizon": horizons, "seconds": th, "fit_r2": r2, "ms_per_step": 1e3 * b,
+                         "intercept_ms": 1e3 * a}
+    return out
+
+
+# ---------------------------------------------------------------------------------- simulator CEM
+def bench_sim(tasks: list[str], episodes: int, seed0: int, planner: CEMConfig) -> dict:
+    from ami_robot.sim_model import evaluate_sim_cem
+
+    return {task: evaluate_sim_cem(task, episodes=episodes, seed0=seed0, planner=planner) for task in tasks}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
+    p.add_argument("--skip-latent", action="store_true")
+    p.add_argument("--skip-paper", action="store_true", help="skip the slow 800 x 10 timing")
+    p.add_argument("--skip-sim", action="store_true")
+    p.add_argument("--tasks", default="Reach,Push")
+    p.add_argument("--episodes", type=int, default=20, help="simulator episodes per task")
+    p.add_argument("--seed0", type=int, default=10_000, help="first evaluation seed (held-out split)")
+    p.add_argument("--sim-samples", type=int, default=64)
+    p.add_argument("--sim-iterations", type=int, default=3)
+    p.add_argument("--sim-horizon", type=int, default=1)
+    args = p.parse_args()
+
+    report: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    if not args.skip_latent:
+        report["latent"] = bench_latent(args.repeats, paper=not args.skip_paper)
+        print(json.dumps({"latent": report["latent"]}, indent=1), flush=True)
+    if not args.skip_sim:
+        planner = CEMConfig(samples=args.sim_samples, iterations=args.sim_iterations,
+                            horizon=args.sim_horizon, topk=min(10, args.sim_samples))
+        report["sim"] = bench_sim(args.tasks.split(","), args.episodes, args.seed0, planner)
+        print(json.dumps({"sim": report["sim"]}, indent=1), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""SimCostModel on a fake simulator with the base env's snapshot interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ami_robot.planners import CEMConfig
+from point_world import PointEnv, draw
+
+from ami_robot.agent import MPCAgent
+from ami_robot.sim_model import SimCostModel, StateCost
+
+
+class FakeSim(PointEnv):
+    """PointEnv with get_sim_state / set_sim_state / simulate / task_state, like our base env."""
+
+    def get_sim_state(self) -> np.ndarray:
+        return np.concatenate([self.pos, [self.gripper]])
+
+    def set_sim_state(self, state: np.ndarray) -> None:
+        self.pos, self.gripper = state[:3].copy(), float(state[3])
+
+    def simulate(self, action: np.ndarray) -> None:
+        self.step(action)
+
+    def task_state(self) -> np.ndarray:
+        return np.concatenate([self.pos, [self.gripper], [0.5, 0.0, 0.02]])  # a still object
+
+
+GOAL = np.array([0.6, -0.1, 0.25])
+
+
+def goal_pair(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return draw(pos), np.concatenate([pos, [0.0], [0.5, 0.0, 0.02]])
+
+
+def test_candidates_are_simulated_and_the_state_restored() -> None:
+    env = FakeSim()
+    obs = env.reset()
+    model = SimCostModel(env)
+    model.set_goals([goal_pair(GOAL)])
+    cost = model.cost_fn(obs, model.encode_goal(draw(GOAL)), horizon=2)
+    actions = torch.zeros(3, 2, 7)
+    actions[1, :, 0] = 0.05  # +0.1 m in x: 0.1 m closer
+    actions[2, :, 0] = -0.05
+    c = cost(actions)
+    d0 = np.linalg.norm(env.start - GOAL)
+    assert c.shape == (3,) and c[1] < c[0] < c[2]
+    assert c[0].item() == pytest.approx(d0)
+    assert np.array_equal(env.pos, env.start)  # the real episode is untouched
+    assert model.simulated_steps == 6
+
+
+def test_unknown_goal_image_is_an_error() -> None:
+    model = SimCostModel(FakeSim())
+    model.set_goals([goal_pair(GOAL)])
+    with pytest.raises(KeyError, match="set_goals"):
+        model.encode_goal(draw(GOAL + 0.1))
+
+
+def test_state_cost_weights() -> None:
+    s, g = np.zeros(7), np.zeros(7)
+    s[0], s[3], s[4] = 0.3, 1.0, 0.4
+    assert StateCost(tcp=1, object=0)(s, g) == pytest.approx(0.3)
+    assert StateCost(tcp=0, object=1)(s, g) == pytest.approx(0.4)
+    assert StateCost(tcp=0, object=0, gripper=2)(s, g) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        StateCost(tcp=0, object=0)
+
+
+def test_agent_reaches_with_the_simulator_model() -> None:
+    env = FakeSim()
+    obs = env.reset()
+    model = SimCostModel(env, StateCost(object=0))
+    model.set_goals([goal_pair(GOAL)])
+    agent = MPCAgent(model, CEMConfig(samples=32, iterations=3))
+    agent.reset(draw(GOAL))
+    for _ in range(6):
+        env.step(agent.act(obs))
+        obs = env._obs()
+    assert np.linalg.norm(env.pos - GOAL) < 0.02
