@@ -60,6 +60,10 @@ class SimCostModel:
         """(goal image uint8 (H, W, 3), goal task state float[7]) for each goal of the episode."""
         self._goals = [(np.asarray(p), np.asarray(s, dtype=np.float64)) for p, s in pairs]
 
+    def set_goals_from_info(self, info: dict) -> None:
+        """Take the goal image and its task state from our envs' reset info."""
+        self.set_goals([(info["goal_pixels"], info["goal_task_state"])])
+
     def encode_goal(self, goal_pixels: np.ndarray) -> np.ndarray:
         """The goal task state paired with this image by set_goals."""
         for pixels, state in self._goals:

@@ -30,6 +30,8 @@ import torch
 from ami_robot.planners import CEMConfig, cem
 from torch.utils.flop_counter import FlopCounterMode
 
+from ami_robot.sim_model import StateCost
+
 
 def timed(fn: Callable[[], object], repeats: int = 3) -> float:
     """Median wall seconds of fn() over `repeats` runs after one warm-up."""
@@ -127,10 +129,41 @@ def bench_latent(repeats: int, paper: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------- simulator CEM
-def bench_sim(tasks: list[str], episodes: int, seed0: int, planner: CEMConfig) -> dict:
-    from ami_robot.sim_model import evaluate_sim_cem
+def sim_episode(env, planner: CEMConfig, seed: int, cost: StateCost) -> dict:
+    """One episode of CEM on the simulator: the task's full budget, success read at the end."""
+    from ami_robot.agent import MPCAgent
+    from ami_robot.sim_model import SimCostModel
 
-    return {task: evaluate_sim_cem(task, episodes=episodes, seed0=seed0, planner=planner) for task in tasks}
+    obs, info = env.reset(seed=seed)
+    model = SimCostModel(env.unwrapped, cost)
+    model.set_goals_from_info(info)
+    agent = MPCAgent(model, planner, seed=seed)
+    agent.reset(info["goal_pixels"])
+    budget = env.unwrapped.task_spec.budget
+    for _ in range(budget):
+        obs, _, terminated, truncated, info = env.step(agent.act(obs))
+    return {"seed": seed, "success": bool(info["success"]), "distance": float(info["distance"]),
+            "median_plan_s": statistics.median(agent.planning_seconds)}
+
+
+def bench_sim(tasks: list[str], episodes: int, seed0: int, planner: CEMConfig) -> dict:
+    import ami_robot.envs  # noqa: F401  (registers ami_robot/<Task>-v0)
+    import gymnasium
+
+    costs = {"Reach": StateCost(tcp=1.0, object=0.0), "Push": StateCost(tcp=0.2, object=1.0)}
+    out = {}
+    for task in tasks:
+        env = gymnasium.make(f"ami_robot/{task}-v0")
+        runs = []
+        for k in range(episodes):
+            runs.append(sim_episode(env, planner, seed0 + k, costs.get(task, StateCost())))
+            print(f"{task} {k + 1}/{episodes}: {runs[-1]}", flush=True)
+        env.close()
+        wins = sum(r["success"] for r in runs)
+        out[task] = {"episodes": episodes, "successes": wins, "rate": wins / episodes,
+                     "median_distance": statistics.median(r["distance"] for r in runs),
+                     "median_plan_s": statistics.median(r["median_plan_s"] for r in runs)}
+    return out
 
 
 def main() -> None:
