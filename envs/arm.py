@@ -1,0 +1,255 @@
+"""`ArmEnv`: the Gymnasium environment every task shares (spaces, step, reset, render).
+
+A task subclass (envs/tasks.py) says how to sample a goal and how to score the simulation;
+this base class realises the goal with the task's scripted expert in a copy of the simulation,
+renders the goal frame(s), validates actions and renders observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from ami_robot.envs.experts import Goal, TaskScript
+from ami_robot.envs.randomization import (
+    AppearanceWriter,
+    EpisodeSample,
+    RandomizationConfig,
+    as_palette,
+    object_quat,
+    sample_episode,
+)
+from ami_robot.envs.sim import DOWN, ArmSim, load_model
+from ami_robot.envs.specs import ACTION_HIGH, ACTION_LOW, TASK_SPECS, TaskSpec
+from gymnasium import spaces
+
+GOAL_TRIES = 5  # goal samples tried before keeping the last realised state anyway
+
+
+class ArmEnv(gym.Env):
+    """Base class of the tabletop tasks; see envs/tasks.py for the documented environments.
+
+    Besides the Gymnasium API it exposes, for planners that use the true simulator as a model:
+    `get_sim_state()`, `set_sim_state(state)`, `simulate(action)` (one control step, no
+    rendering, no validation beyond clipping), `task_state()` and `goal_task_state`.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    task_name = ""  # the TASK_SPECS key, set by each task
+    subgoal_names: tuple[str, ...] = ()  # script events rendered as sub-goal frames
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        image_size: int = 128,
+        render_size: int | None = None,
+        object_kind: str = "cube",
+        object_size_range: tuple[float, float] = (0.04, 0.05),
+        palette: str | Sequence[Sequence[float]] = "train",
+        start_region: tuple[tuple[float, float], tuple[float, float]] | None = None,
+        goal_region: tuple[tuple[float, float], tuple[float, float]] | None = None,
+        camera_pos_jitter: float = 0.0,
+        camera_rot_jitter: float = 0.0,
+        light_jitter: float = 0.0,
+    ) -> None:
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if not 16 <= image_size <= 512 or (render_size is not None and not 16 <= render_size <= 512):
+            raise ValueError("image_size and render_size must be in [16, 512] px")
+        regions = {k: v for k, v in (("start_region", start_region), ("goal_region", goal_region)) if v is not None}
+        self.randomization = RandomizationConfig(
+            object_kind=object_kind, object_size_range=tuple(object_size_range), palette=as_palette(palette),
+            camera_pos_jitter=camera_pos_jitter, camera_rot_jitter=camera_rot_jitter, light_jitter=light_jitter,
+            **regions,
+        )
+        self.task_spec: TaskSpec = TASK_SPECS[self.task_name]
+        self.render_mode = render_mode
+        self.image_size = image_size
+        self.render_size = render_size or image_size
+
+        self.model = load_model()
+        self.sim = ArmSim(self.model)
+        self._goal_sim = ArmSim(self.model, self.sim.config)  # scratch copy where goals are realised
+        self._appearance = AppearanceWriter(self.model)
+        self._camera = self.model.camera("exterior").id
+        self._renderer: mujoco.Renderer | None = None
+        self._big_renderer: mujoco.Renderer | None = None
+
+        self.action_space = spaces.Box(np.array(ACTION_LOW, np.float32), np.array(ACTION_HIGH, np.float32))
+        image = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        self.observation_space = spaces.Dict({
+            "pixels": image,
+            "state": spaces.Box(-np.inf, np.inf, (7,), np.float32),
+            "goal_pixels": image,
+        })
+        self.episode: EpisodeSample | None = None
+        self.goal: Goal | None = None
+        self.goal_task_state = np.zeros(7)
+        self.goal_state = np.zeros(7, np.float32)
+        self._goal_pixels = np.zeros((image_size, image_size, 3), np.uint8)
+        self._pixels = self._goal_pixels.copy()
+
+    # ------------------------------------------------------------------ task hooks
+    def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
+        raise NotImplementedError
+
+    def _realised_goal(self, sim: ArmSim, goal: Goal, force: bool = False) -> Goal | None:
+        """The goal as the script left `sim`; None when it was not realised (unless `force`)."""
+        raise NotImplementedError
+
+    def _evaluate(self, sim: ArmSim) -> dict[str, Any]:
+        """success (bool), distance (m) and any task-specific readings."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ Gymnasium API
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self.goal is None:
+            raise RuntimeError("call reset() before step()")
+        action, clipped = self._check_action(action)
+        self.sim.apply_action(action)
+        self.sim.simulate()
+        obs = self._get_obs()
+        info = self._get_info()
+        info["action_clipped"] = clipped
+        return obs, -float(info["distance"]), False, False, info
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        rng = self.np_random
+        ep = self.episode = sample_episode(rng, self.randomization)
+        self._appearance.apply(ep, self.sim.data)
+        qpos = self.sim.solve_ik(ep.tcp_start, DOWN.as_quat(scalar_first=True))
+        obj_pos = np.array([*ep.object_xy, ep.half_height])
+        self.sim.reset(qpos, obj_pos, object_quat(ep.object_yaw))
+        # let the object settle on the table before anything looks at it
+        self.sim.simulate()
+
+        goal_info = self._realise_goal(rng, ep)
+        obs = self._get_obs()
+        info = self._get_info()
+        info.update(goal_info)
+        return obs, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        if self.render_size == self.image_size:
+            return self._pixels.copy()
+        if self._big_renderer is None:
+            self._big_renderer = mujoco.Renderer(self.model, self.render_size, self.render_size)
+        self._big_renderer.update_scene(self.sim.data, camera=self._camera)
+        return self._big_renderer.render()
+
+    def close(self) -> None:
+        for renderer in (self._renderer, self._big_renderer):
+            if renderer is not None:
+                renderer.close()
+        self._renderer = self._big_renderer = None
+
+    def _get_obs(self) -> dict[str, np.ndarray]:
+        self._pixels = self._render(self.sim)
+        return {"pixels": self._pixels, "state": self.sim.robot_state(), "goal_pixels": self._goal_pixels.copy()}
+
+    # ------------------------------------------------------------------ planner API
+    def get_sim_state(self) -> np.ndarray:
+        """Full snapshot: physics (mj_getState, mjSTATE_INTEGRATION) + TCP target + gripper command.
+
+        Valid within the current episode (the object's shape, size and colour are not in it).
+        """
+        return self.sim.get_state()
+
+    def set_sim_state(self, state: np.ndarray) -> None:
+        """Restore a `get_sim_state()` snapshot of the current episode."""
+        self.sim.set_state(state)
+
+    def simulate(self, action: np.ndarray) -> None:
+        """Advance one control step (0.25 s) with `action` clipped to the action space; no rendering."""
+        self.sim.apply_action(np.clip(np.asarray(action, np.float64), ACTION_LOW, ACTION_HIGH))
+        self.sim.simulate()
+
+    def task_state(self) -> np.ndarray:
+        """Privileged float64[7]: TCP xyz, gripper state (0 open .. 1 closed), object xyz."""
+        return self.sim.task_state()
+
+    def render_frame(self) -> np.ndarray:
+        """The exterior camera's current frame at image_size (e.g. after `set_sim_state`)."""
+        return self._render(self.sim)
+
+    # ------------------------------------------------------------------ internals
+    def _render(self, sim: ArmSim) -> np.ndarray:
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
+        self._renderer.update_scene(sim.data, camera=self._camera)
+        return self._renderer.render()
+
+    def _check_action(self, action: Any) -> tuple[np.ndarray, bool]:
+        array = np.asarray(action)
+        if array.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {array.shape}")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"action must be a float array, got dtype {array.dtype}")
+        bad = np.flatnonzero(~np.isfinite(array))
+        if bad.size:
+            raise ValueError(f"action has non-finite entries at indices {bad.tolist()}: {array[bad].tolist()}")
+        array = array.astype(np.float64)
+        clipped = np.clip(array, ACTION_LOW, ACTION_HIGH)
+        return clipped, bool(np.any(clipped != array))
+
+    def _get_info(self) -> dict[str, Any]:
+        info = self._evaluate(self.sim)
+        info.update(
+            tcp_pos=self.sim.tcp_pos(),
+            object_pos=self.sim.object_pos(),
+            gripper=self.sim.gripper_state(),
+            task_state=self.sim.task_state(),
+        )
+        return info
+
+    def _realise_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> dict[str, Any]:
+        """Run the task's script in a copy of the simulation until it realises a sampled goal."""
+        for attempt in range(1, GOAL_TRIES + 1):
+            goal = self._sample_goal(rng, ep)
+            sim = self._goal_sim
+            sim.copy_from(self.sim)
+            script = TaskScript(self.task_name, sim, goal)
+            frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            applied = 0
+            while applied < self.task_spec.budget:
+                action = script.act()
+                for name in script.events:
+                    if name in self.subgoal_names and name not in frames:
+                        frames[name] = (self._render(sim), sim.robot_state())
+                if script.done:
+                    break
+                sim.apply_action(action)
+                sim.simulate()
+                applied += 1
+            realised = self._realised_goal(sim, goal) if script.done else None
+            if realised is not None or attempt == GOAL_TRIES:
+                break
+        self.goal = realised or self._realised_goal(sim, goal, force=True)
+        self._goal_pixels = self._render(sim)
+        self.goal_state = sim.robot_state()
+        self.goal_task_state = sim.task_state()
+        info: dict[str, Any] = {
+            "goal_pixels": self._goal_pixels.copy(),
+            "goal_state": self.goal_state.copy(),
+            "goal_task_state": self.goal_task_state.copy(),
+            "goal_realised": realised is not None,
+            "goal_attempts": attempt,
+            "expert_steps": applied,
+            "object_kind": ep.kind,
+            "object_size": ep.size,
+            "object_color": ep.color,
+        }
+        if self.subgoal_names:
+            names = [name for name in self.subgoal_names if name in frames]
+            info["subgoal_pixels"] = [frames[name][0] for name in names]
+            info["subgoal_states"] = [frames[name][1] for name in names]
+            info["subgoal_steps"] = [script.events[name] for name in names]
+        return info
