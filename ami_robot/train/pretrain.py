@@ -1,0 +1,181 @@
+"""The encoder pretraining loop: JEPA on frames of our own collected trajectories.
+
+Resumable (an atomic training checkpoint every `checkpoint_every` steps: kill -9 loses at most
+that much), deterministic given the seed, and distributed under torchrun (each rank takes its
+slice of every global batch; DDP averages the gradients). Writes `metrics.jsonl` and, at the end,
+the EMA target encoder as our safetensors checkpoint with a model card.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ami_robot.data import FrameDataset
+from ami_robot.models.encoder import ENCODER_CONFIGS, EncoderConfig, VisionTransformer
+from ami_robot.train.common import (
+    MetricsLog,
+    ScheduleConfig,
+    ema_update,
+    learning_rate,
+    load_training_state,
+    save_training_state,
+    seed_everything,
+    set_lr,
+    setup_distributed,
+    unwrap,
+)
+from ami_robot.train.jepa import JEPA, MaskPredictor, jepa_loss, variance_covariance_loss, video_from_frames
+from ami_robot.train.masks import MaskConfig, sample_block_masks
+from ami_robot.train.probe import feature_spread
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    encoder: str = "tiny"  # a name in ENCODER_CONFIGS (patch grid must match the data's frame size)
+    predictor_dim: int = 96  # narrow, as in V-JEPA (384 for ViT-L at 1024)
+    predictor_depth: int = 4
+    predictor_heads: int = 2
+    num_frames: int = 2  # frames per sample: one tubelet
+    frame_skip: int = 1  # frames between the two of a tubelet
+    repeat_prob: float = 0.5  # share of samples whose tubelet repeats one frame, as planning encodes images
+    batch_size: int = 64  # global, across ranks
+    steps: int = 3000
+    peak_lr: float = 5e-4
+    warmup_steps: int = 200
+    schedule_kind: str = "wsd"  # warmup-constant-decay as V-JEPA 2, or "cosine"
+    weight_decay: float = 0.04
+    grad_clip: float = 1.0
+    ema_start: float = 0.99  # EMA momentum ramps linearly from ema_start to ema_end
+    ema_end: float = 0.999
+    masks: MaskConfig = field(default_factory=MaskConfig)
+    var_weight: float = 1.0  # VICReg variance hinge on the context features (0 disables)
+    cov_weight: float = 0.04  # VICReg covariance term
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODER_CONFIGS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose from {sorted(ENCODER_CONFIGS)}")
+        self.schedule  # noqa: B018 (validates the schedule fields)
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2 (the variance term needs a batch)")
+        if not 0.0 <= self.ema_start <= self.ema_end <= 1.0:
+            raise ValueError("need 0 <= ema_start <= ema_end <= 1")
+
+    @property
+    def encoder_config(self) -> EncoderConfig:
+        return ENCODER_CONFIGS[self.encoder]
+
+    @property
+    def schedule(self) -> ScheduleConfig:
+        return ScheduleConfig(peak_lr=self.peak_lr, warmup_steps=self.warmup_steps, total_steps=self.steps,
+                              kind=self.schedule_kind)
+
+
+def _batches(num_items: int, batch_size: int, seed: int, start_step: int, rank: int, world: int):
+    """Global batches for every step from start_step on, same order whatever the resume point."""
+    per_epoch = num_items // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"dataset has {num_items} samples, fewer than one batch of {batch_size}")
+    step = start_step
+    while True:
+        epoch, offset = divmod(step, per_epoch)
+        order = np.random.default_rng([seed, epoch]).permutation(num_items)
+        batch = order[offset * batch_size : (offset + 1) * batch_size]
+        yield step, batch[rank::world]
+        step += 1
+
+
+def pretrain_encoder(
+    cfg: PretrainConfig, data_dir: str | Path, out_dir: str | Path, device: str = "auto",
+    progress: bool = True, stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) an encoder; returns a summary. The shipped weights are the EMA target's.
+
+    stop_after: leave the loop after that many steps in total (as an interruption would), so a
+    long run can be split across sessions; the next call resumes from the checkpoint.
+    """
+    dist_info = setup_distributed(device)
+    dev = dist_info.device
+    out_dir = Path(out_dir)
+    seed_everything(cfg.seed)
+    data = FrameDataset(data_dir, num_frames=cfg.num_frames, frame_skip=max(1, cfg.frame_skip))
+    ecfg = cfg.encoder_config
+    frame_size = data.data.frames.shape[1]
+    if frame_size != ecfg.img_size:
+        raise ValueError(f"data frames are {frame_size} px but encoder {cfg.encoder!r} expects "
+                         f"{ecfg.img_size} px; collect at the encoder's size or choose a matching encoder")
+
+    encoder = VisionTransformer(ecfg)
+    predictor = MaskPredictor(ecfg.dim, cfg.predictor_dim, cfg.predictor_depth, cfg.predictor_heads, ecfg.eps)
+    model = JEPA(encoder, predictor).to(dev)
+    target = copy.deepcopy(encoder).to(dev).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.schedule.peak_lr, betas=(0.9, 0.999),
+                                  weight_decay=cfg.weight_decay)
+    start_step, wall_before = 0, 0.0
+    state = load_training_state(out_dir / "train_state.pt")
+    if state is not None:
+        if state["config"] != asdict(cfg):
+            raise ValueError(f"{out_dir / 'train_state.pt'} was written with another config; "
+                             "use a new output directory or the same config")
+        model.load_state_dict(state["model"])
+        target.load_state_dict(state["target"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, wall_before = state["step"], state["wall_s"]
+    if dist_info.world_size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main)
+    grid = (cfg.num_frames // ecfg.tubelet_size, ecfg.grid, ecfg.grid)
+    mask_gen = torch.Generator()
+    t_start = time.time()
+    bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and dist_info.is_main), desc="jepa")
+    batches = _batches(len(data), cfg.batch_size, cfg.seed, start_step, dist_info.rank, dist_info.world_size)
+    for step, idx in batches:
+        if step >= cfg.steps or (stop_after is not None and step >= stop_after):
+            break
+        mask_gen.manual_seed(cfg.seed * 1_000_003 + step * 97 + dist_info.rank)
+        frames = data.get_batch(idx)  # (b, T, H, W, 3) uint8
+        repeat = torch.rand(len(idx), generator=mask_gen) < cfg.repeat_prob
+        frames[repeat] = frames[repeat, :1].expand_as(frames[repeat])
+        video = video_from_frames(frames).to(dev)
+        context_idx, target_idx = sample_block_masks(len(idx), grid, cfg.masks, mask_gen)
+        context_idx, target_idx = context_idx.to(dev), target_idx.to(dev)
+        with torch.no_grad():
+            h = target(video)  # (b, N, D)
+        z, prediction = model(video, context_idx, target_idx)
+        loss_pred = jepa_loss(prediction, h, target_idx)
+        var_loss, cov_loss = variance_covariance_loss(z)
+        loss = loss_pred + cfg.var_weight * var_loss + cfg.cov_weight * cov_loss
+        lr = learning_rate(step, cfg.schedule)
+        set_lr(optimizer, lr)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        momentum = cfg.ema_start + (cfg.ema_end - cfg.ema_start) * step / max(1, cfg.steps - 1)
+        ema_update(target, unwrap(model).encoder, momentum)
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            spread = feature_spread(torch.nn.functional.layer_norm(h, h.shape[-1:]))
+            log.write(step=step, loss=loss.item(), jepa_l1=loss_pred.item(), var=var_loss.item(),
+                      cov=cov_loss.item(), lr=lr, grad_norm=grad_norm.item(), target_spread=spread)
+            bar.set_postfix(l1=f"{loss_pred.item():.4f}", spread=f"{spread:.3f}")
+        last = step + 1 == cfg.steps or (stop_after is not None and step + 1 == stop_after)
+        if dist_info.is_main and ((step + 1) % cfg.checkpoint_every == 0 or last):
+            save_training_state(out_dir / "train_state.pt", {
+                "config": asdict(cfg), "step": step + 1, "model": unwrap(model).state_dict(),
+                "target": target.state_dict(), "optimizer": optimizer.state_dict(),
+                "wall_s": wall_before + time.time() - t_start,
+            })
+    bar.close()
+    return {"steps": cfg.steps, "wall_s": wall_before + time.time() - t_start, "frames": data.data.num_frames,
+            "target_encoder": target.cpu(), "device": str(dev), "world_size": dist_info.world_size}
