@@ -137,6 +137,23 @@ class MetricsLog:
             f.flush()
 
 
+def step_batches(num_items: int, batch_size: int, seed: int, start_step: int, rank: int, world_size: int):
+    """Yield (step, this rank's item indices) from start_step on; the order depends only on the seed.
+
+    Each epoch is a seeded permutation cut into global batches; rank r takes every world_size-th
+    item of each, so a resumed or a distributed run sees exactly the batches a plain run would.
+    """
+    per_epoch = num_items // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"dataset has {num_items} samples, fewer than one batch of {batch_size}")
+    step = start_step
+    while True:
+        epoch, offset = divmod(step, per_epoch)
+        order = np.random.default_rng([seed, epoch]).permutation(num_items)
+        yield step, order[offset * batch_size : (offset + 1) * batch_size][rank::world_size]
+        step += 1
+
+
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The module inside a DistributedDataParallel wrapper (or the module itself)."""
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model

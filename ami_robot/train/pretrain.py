@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -30,6 +29,7 @@ from ami_robot.train.common import (
     seed_everything,
     set_lr,
     setup_distributed,
+    step_batches,
     unwrap,
 )
 from ami_robot.train.jepa import JEPA, MaskPredictor, jepa_loss, variance_covariance_loss, video_from_frames
@@ -81,20 +81,6 @@ class PretrainConfig:
                               kind=self.schedule_kind)
 
 
-def _batches(num_items: int, batch_size: int, seed: int, start_step: int, rank: int, world: int):
-    """Global batches for every step from start_step on, same order whatever the resume point."""
-    per_epoch = num_items // batch_size
-    if per_epoch == 0:
-        raise ValueError(f"dataset has {num_items} samples, fewer than one batch of {batch_size}")
-    step = start_step
-    while True:
-        epoch, offset = divmod(step, per_epoch)
-        order = np.random.default_rng([seed, epoch]).permutation(num_items)
-        batch = order[offset * batch_size : (offset + 1) * batch_size]
-        yield step, batch[rank::world]
-        step += 1
-
-
 def pretrain_encoder(
     cfg: PretrainConfig, data_dir: str | Path, out_dir: str | Path, device: str = "auto",
     progress: bool = True, stop_after: int | None = None,
@@ -138,8 +124,8 @@ def pretrain_encoder(
     mask_gen = torch.Generator()
     t_start = time.time()
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and dist_info.is_main), desc="jepa")
-    batches = _batches(len(data), cfg.batch_size, cfg.seed, start_step, dist_info.rank, dist_info.world_size)
-    for step, idx in batches:
+    rank, world = dist_info.rank, dist_info.world_size
+    for step, idx in step_batches(len(data), cfg.batch_size, cfg.seed, start_step, rank, world):
         if step >= cfg.steps or (stop_after is not None and step >= stop_after):
             break
         mask_gen.manual_seed(cfg.seed * 1_000_003 + step * 97 + dist_info.rank)

@@ -1,0 +1,203 @@
+"""The AC predictor training loop, and the figures that say whether it learned anything.
+
+Frames are encoded once by the frozen encoder (cached as float16 beside the run, reused on
+resume). Episodes with id % holdout_every == 0 are held out for evaluation: latent prediction
+error at horizons 1..8 against the "nothing moves" baseline (copy the last frame's latent).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ami_robot.data import Trajectories, actions_from_states, load_trajectories
+from ami_robot.models.encoder import VisionTransformer
+from ami_robot.models.predictor import PREDICTOR_CONFIGS, ACPredictor, PredictorConfig
+from ami_robot.train.ac import encode_frames, rollout_loss, teacher_forcing_loss
+from ami_robot.train.common import (
+    MetricsLog,
+    ScheduleConfig,
+    learning_rate,
+    load_training_state,
+    save_training_state,
+    seed_everything,
+    set_lr,
+    setup_distributed,
+    step_batches,
+    unwrap,
+)
+
+
+@dataclass(frozen=True)
+class PredictorTrainConfig:
+    predictor: str = "tiny"  # a name in PREDICTOR_CONFIGS (input_dim must equal the encoder's dim)
+    clip_len: int = 4  # T: actions per training clip (T + 1 frames)
+    frame_skip: int = 1  # env steps between kept frames
+    rollout_steps: int = 2  # the rollout loss's recurrence length (<= clip_len)
+    batch_size: int = 32
+    steps: int = 2000
+    peak_lr: float = 4.25e-4  # V-JEPA 2-AC
+    warmup_steps: int = 100
+    schedule_kind: str = "wsd"
+    weight_decay: float = 0.04
+    grad_clip: float = 1.0
+    holdout_every: int = 20  # episodes with id % holdout_every == 0 are evaluation-only
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.predictor not in PREDICTOR_CONFIGS:
+            raise ValueError(f"unknown predictor {self.predictor!r}; choose from {sorted(PREDICTOR_CONFIGS)}")
+        if not 1 <= self.rollout_steps <= self.clip_len:
+            raise ValueError("need 1 <= rollout_steps <= clip_len")
+        if self.holdout_every < 2:
+            raise ValueError("holdout_every must be >= 2")
+        self.schedule  # noqa: B018 (validates the schedule fields)
+
+    @property
+    def schedule(self) -> ScheduleConfig:
+        return ScheduleConfig(peak_lr=self.peak_lr, warmup_steps=self.warmup_steps, total_steps=self.steps,
+                              kind=self.schedule_kind)
+
+    @property
+    def predictor_config(self) -> PredictorConfig:
+        return PREDICTOR_CONFIGS[self.predictor]
+
+
+def clip_starts(data: Trajectories, span: int, episodes: np.ndarray) -> np.ndarray:
+    """Global frame indices where `span` + 1 frames fit inside one of the given episodes."""
+    out = [data.starts[e] + np.arange(int(data.lengths[e]) - span) for e in episodes
+           if data.lengths[e] > span]
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def split_episodes(data: Trajectories, holdout_every: int) -> tuple[np.ndarray, np.ndarray]:
+    held = data.episode_ids % holdout_every == 0
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def latents_for(data: Trajectories, encoder: VisionTransformer, cache: Path, progress: bool) -> torch.Tensor:
+    """Every frame's latent (F, N, D) float16, from `cache` when it holds this encoder's."""
+    key = _encoder_key(encoder)
+    if cache.exists():
+        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        if saved["key"] == key and saved["frames"] == data.num_frames:
+            return saved["latents"]
+    with tqdm(total=data.num_frames, desc="encode", disable=not progress) as bar:
+        latents = encode_frames(encoder, torch.from_numpy(data.frames), progress=bar)
+    save_training_state(cache, {"key": key, "frames": data.num_frames, "latents": latents})
+    return latents
+
+
+def _encoder_key(encoder: VisionTransformer) -> str:
+    total = sum(float(p.detach().double().sum()) for p in encoder.parameters())
+    return f"{encoder.config}|{total:.10e}"
+
+
+def _clip_batch(data: Trajectories, latents: torch.Tensor, starts: np.ndarray, clip_len: int,
+                frame_skip: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    kept = starts[:, None] + frame_skip * np.arange(clip_len + 1)  # (B, T+1)
+    states = data.states[kept]  # (B, T+1, 7)
+    z = latents[torch.from_numpy(kept)].float()  # (B, T+1, N, D)
+    actions = torch.from_numpy(actions_from_states(states))  # (B, T, 7), the V-JEPA 2-AC convention
+    return z.to(device), actions.to(device), torch.from_numpy(states).to(device)
+
+
+def train_predictor(
+    cfg: PredictorTrainConfig, data_dir: str | Path, encoder: VisionTransformer, out_dir: str | Path,
+    device: str = "auto", progress: bool = True, stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) an AC predictor on the frozen encoder's latents; returns a summary."""
+    dist_info = setup_distributed(device)
+    dev = dist_info.device
+    out_dir = Path(out_dir)
+    seed_everything(cfg.seed)
+    pcfg = cfg.predictor_config
+    if pcfg.input_dim != encoder.config.dim or pcfg.grid != encoder.config.grid:
+        raise ValueError(f"predictor {cfg.predictor!r} expects dim {pcfg.input_dim} on a {pcfg.grid}^2 grid; "
+                         f"the encoder gives dim {encoder.config.dim} on {encoder.config.grid}^2")
+    data = load_trajectories(data_dir)
+    encoder = encoder.eval().requires_grad_(False)
+    latents = latents_for(data, encoder, out_dir / "latents.pt", progress and dist_info.is_main)
+    train_eps, _ = split_episodes(data, cfg.holdout_every)
+    starts = clip_starts(data, cfg.clip_len * cfg.frame_skip, train_eps)
+
+    model = ACPredictor(pcfg).to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, betas=(0.9, 0.999),
+                                  weight_decay=cfg.weight_decay)
+    start_step, wall_before = 0, 0.0
+    state = load_training_state(out_dir / "train_state.pt")
+    if state is not None:
+        if state["config"] != asdict(cfg):
+            raise ValueError(f"{out_dir / 'train_state.pt'} was written with another config; "
+                             "use a new output directory or the same config")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, wall_before = state["step"], state["wall_s"]
+    if dist_info.world_size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main)
+    t_start = time.time()
+    bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and dist_info.is_main), desc="ac")
+    rank, world = dist_info.rank, dist_info.world_size
+    for step, idx in step_batches(len(starts), cfg.batch_size, cfg.seed, start_step, rank, world):
+        if step >= cfg.steps or (stop_after is not None and step >= stop_after):
+            break
+        z, actions, states = _clip_batch(data, latents, starts[idx], cfg.clip_len, cfg.frame_skip, dev)
+        loss_tf = teacher_forcing_loss(model, z, actions, states)
+        loss_ro = rollout_loss(model, z, actions, states, cfg.rollout_steps)
+        loss = loss_tf + loss_ro
+        lr = learning_rate(step, cfg.schedule)
+        set_lr(optimizer, lr)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            log.write(step=step, loss=loss.item(), teacher_forcing=loss_tf.item(), rollout=loss_ro.item(),
+                      lr=lr, grad_norm=grad_norm.item())
+            bar.set_postfix(tf=f"{loss_tf.item():.4f}", ro=f"{loss_ro.item():.4f}")
+        last = step + 1 == cfg.steps or (stop_after is not None and step + 1 == stop_after)
+        if dist_info.is_main and ((step + 1) % cfg.checkpoint_every == 0 or last):
+            save_training_state(out_dir / "train_state.pt", {
+                "config": asdict(cfg), "step": step + 1, "model": unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict(), "wall_s": wall_before + time.time() - t_start,
+            })
+    bar.close()
+    return {"steps": cfg.steps, "wall_s": wall_before + time.time() - t_start, "frames": data.num_frames,
+            "clips": len(starts), "predictor": unwrap(model).cpu(), "device": str(dev),
+            "world_size": dist_info.world_size}
+
+
+@torch.no_grad()
+def prediction_error_by_horizon(
+    predictor: ACPredictor, data: Trajectories, latents: torch.Tensor, episodes: np.ndarray,
+    horizons: int = 8, max_clips: int = 256, seed: int = 0,
+) -> dict[str, list[float]]:
+    """Mean L1 of autoregressive predictions at horizons 1..H on the given episodes, beside the
+    'nothing moves' baseline (the context frame's latent copied forward). True states condition
+    the predictor, as in training."""
+    starts = clip_starts(data, horizons, episodes)
+    if len(starts) == 0:
+        raise ValueError(f"no held-out episode is longer than {horizons} steps")
+    rng = np.random.default_rng(seed)
+    starts = rng.choice(starts, size=min(max_clips, len(starts)), replace=False)
+    dev = next(predictor.parameters()).device
+    z, actions, states = _clip_batch(data, latents, starts, horizons, 1, dev)
+    context = z[:, :1]
+    model, baseline = [], []
+    for k in range(horizons):
+        pred = predictor(context, actions[:, : k + 1], states[:, : k + 1])[:, -1:]
+        pred = torch.nn.functional.layer_norm(pred, pred.shape[-1:])
+        model.append(float((pred - z[:, k + 1 : k + 2]).abs().mean()))
+        baseline.append(float((z[:, :1] - z[:, k + 1 : k + 2]).abs().mean()))
+        context = torch.cat([context, pred], dim=1)
+    return {"model": model, "copy_last": baseline}
