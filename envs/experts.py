@@ -63,17 +63,21 @@ class TaskScript:
         action[:3] = np.clip(pos - sim.target_pos, -SPEED * self._high[:3], SPEED * self._high[:3])
         wanted = Rotation.from_euler("z", yaw) * DOWN
         current = Rotation.from_quat(sim.target_quat, scalar_first=True)
-        action[3:6] = np.clip((wanted * current.inv()).as_euler("xyz"), -SPEED * self._high[3:6], SPEED * self._high[3:6])
+        turn = (wanted * current.inv()).as_euler("xyz")
+        action[3:6] = np.clip(turn, -SPEED * self._high[3:6], SPEED * self._high[3:6])
         action[6] = grip - sim.gripper_cmd
         return action
 
     def _move(
-        self, where: Callable[[], np.ndarray], yaw: float, grip: float, tol: float, max_steps: int
+        self, where: Callable[[], np.ndarray], yaw: float, grip: float, tol: float, max_steps: int,
+        rot_tol: float = np.inf,
     ) -> Iterator[np.ndarray]:
-        """Go to where() (re-read every step) until the TCP is within tol of it, or max_steps."""
+        """Go to where() (re-read every step) until the TCP is within tol (and rot_tol) of it, or max_steps."""
+        wanted = Rotation.from_euler("z", yaw) * DOWN
         for _ in range(max_steps):
             pos = where()
-            if np.linalg.norm(self.sim.tcp_pos() - pos) < tol and np.linalg.norm(self.sim.target_pos - pos) < tol:
+            near = np.linalg.norm(self.sim.tcp_pos() - pos) < tol and np.linalg.norm(self.sim.target_pos - pos) < tol
+            if near and (wanted * self.sim.tcp_rotation().inv()).magnitude() < rot_tol:
                 return
             yield self._action(pos, yaw, grip)
 
@@ -103,7 +107,7 @@ class TaskScript:
         def over(dz: float) -> Callable[[], np.ndarray]:
             return lambda: np.array([*self.sim.object_pos()[:2], z_grasp + dz])
 
-        yield from self._move(over(CLEARANCE), yaw, 0.0, 0.012, 16)
+        yield from self._move(over(CLEARANCE), yaw, 0.0, 0.012, 16, rot_tol=0.05)
         yield from self._move(over(0.0), yaw, 0.0, 0.006, 8)
         yield from self._hold(yaw, 1.0, 2)
         start = self.sim.tcp_pos()
@@ -123,7 +127,8 @@ class TaskScript:
     def _pickplace(self) -> Iterator[np.ndarray]:
         yield from self._pick(0.1)
         self._mark("grasped")
-        yaw = float((Rotation.from_quat(self.sim.target_quat, scalar_first=True) * DOWN.inv()).as_euler("xyz")[2])
+        held = Rotation.from_quat(self.sim.target_quat, scalar_first=True)
+        yaw = float((held * DOWN.inv()).as_euler("xyz")[2])
         carry_z = self.sim.tcp_pos()[2]
 
         def above(z: float) -> Callable[[], np.ndarray]:
@@ -190,7 +195,9 @@ class ScriptedExpert:
     Call `reset()` after every `env.reset()`, then `act(obs)` each step.
     """
 
-    def __init__(self, env: gym.Env, noise_std: float = 0.0, miss_prob: float = 0.0, seed: int | None = None) -> None:
+    def __init__(
+        self, env: gym.Env, noise_std: float = 0.0, miss_prob: float = 0.0, seed: int | None = None
+    ) -> None:
         if noise_std < 0 or not 0 <= miss_prob <= 1:
             raise ValueError("noise_std must be >= 0 and miss_prob in [0, 1]")
         self.env = env
