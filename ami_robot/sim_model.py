@@ -25,22 +25,35 @@ from ami_robot.planners import CostFn
 
 @dataclass(frozen=True)
 class StateCost:
-    """Weights of the state cost: distances (m) of TCP and object to their goal positions, and
-    the gripper's difference (closedness in [0, 1])."""
+    """Weights of the state cost: distances (m) of the TCP and the object to their goal
+    positions, the gripper's difference (closedness in [0, 1]), and a pusher term: the TCP's
+    distance to the point `push_offset` behind the object as seen from its goal (the usual
+    shaping for pushing: it pays to get behind the object before the object term can move)."""
 
     tcp: float = 1.0
     object: float = 1.0
     gripper: float = 0.0
+    pusher: float = 0.0
+    push_offset: float = 0.05  # m, from the object's centre, away from its goal
 
     def __post_init__(self) -> None:
-        if min(self.tcp, self.object, self.gripper) < 0 or self.tcp + self.object + self.gripper == 0:
+        weights = (self.tcp, self.object, self.gripper, self.pusher)
+        if min(weights) < 0 or sum(weights) == 0:
             raise ValueError(f"state cost weights must be >= 0 and not all 0, got {self}")
+        if self.push_offset < 0:
+            raise ValueError(f"push_offset must be >= 0, got {self.push_offset}")
 
     def __call__(self, task_state: np.ndarray, goal: np.ndarray) -> float:
         """task_state, goal: float[7] = TCP xyz, gripper, object xyz."""
-        tcp = np.linalg.norm(task_state[:3] - goal[:3])
-        obj = np.linalg.norm(task_state[4:7] - goal[4:7])
-        return float(self.tcp * tcp + self.object * obj + self.gripper * abs(task_state[3] - goal[3]))
+        tcp, obj = task_state[:3], task_state[4:7]
+        cost = self.tcp * np.linalg.norm(tcp - goal[:3]) + self.object * np.linalg.norm(obj - goal[4:7])
+        cost += self.gripper * abs(task_state[3] - goal[3])
+        if self.pusher:
+            away = obj[:2] - goal[4:6]
+            away = away / max(float(np.linalg.norm(away)), 1e-9)
+            behind = np.array([*(obj[:2] + self.push_offset * away), obj[2]])
+            cost += self.pusher * np.linalg.norm(tcp - behind)
+        return float(cost)
 
 
 class SimCostModel:

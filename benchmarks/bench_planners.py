@@ -150,7 +150,9 @@ def bench_sim(tasks: list[str], episodes: int, seed0: int, planner: CEMConfig) -
     import ami_robot.envs  # noqa: F401  (registers ami_robot/<Task>-v0)
     import gymnasium
 
-    costs = {"Reach": StateCost(tcp=1.0, object=0.0), "Push": StateCost(tcp=0.2, object=1.0)}
+    # Reach: the TCP to its goal. Push: the object to its goal, plus the pusher shaping (get
+    # behind the object); the simple TCP + object cost failed 3/3 Push episodes at H = 1.
+    costs = {"Reach": StateCost(tcp=1.0, object=0.0), "Push": StateCost(tcp=0.0, object=1.0, pusher=0.5)}
     out = {}
     for task in tasks:
         env = gymnasium.make(f"ami_robot/{task}-v0")
@@ -175,7 +177,7 @@ def main() -> None:
     p.add_argument("--tasks", default="Reach,Push")
     p.add_argument("--episodes", type=int, default=20, help="simulator episodes per task")
     p.add_argument("--seed0", type=int, default=10_000, help="first evaluation seed (held-out split)")
-    p.add_argument("--sim-samples", type=int, default=64)
+    p.add_argument("--sim-samples", type=int, default=32)
     p.add_argument("--sim-iterations", type=int, default=3)
     p.add_argument("--sim-horizon", type=int, default=1)
     args = p.parse_args()

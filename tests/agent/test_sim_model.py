@@ -80,3 +80,26 @@ def test_agent_reaches_with_the_simulator_model() -> None:
         env.step(agent.act(obs))
         obs = env._obs()
     assert np.linalg.norm(env.pos - GOAL) < 0.02
+
+
+def test_on_our_reach_env() -> None:
+    gymnasium = pytest.importorskip("gymnasium")
+    import ami_robot.envs  # noqa: F401
+
+    env = gymnasium.make("ami_robot/Reach-v0", image_size=32)
+    obs, info = env.reset(seed=1)
+    base = env.unwrapped
+    model = SimCostModel(base, StateCost(object=0.0))
+    model.set_goals_from_info(info)
+    goal = model.encode_goal(info["goal_pixels"])
+    before = base.get_sim_state()
+    cost = model.cost_fn(obs, goal, horizon=1)
+    toward = np.zeros(7)
+    toward[:3] = np.clip(goal[:3] - base.task_state()[:3], -0.075, 0.075)
+    c = cost(torch.tensor(np.stack([toward, -toward, np.zeros(7)])[:, None], dtype=torch.float32))
+    assert c[0] < c[2] < c[1]
+    assert np.array_equal(base.get_sim_state(), before)  # planning left the episode untouched
+    # the real step from the restored state is the one the model simulated for candidate 0
+    _, _, _, _, step_info = env.step(toward.astype(np.float32))
+    assert np.linalg.norm(step_info["tcp_pos"] - goal[:3]) == pytest.approx(c[0].item(), abs=1e-6)
+    env.close()
