@@ -1,0 +1,187 @@
+"""The V-JEPA 2-AC predictor: block-causal over time steps of [action, state, patches] tokens.
+
+Step k holds the tokens [action_k, state_k, (extrinsics_k), patch tokens of frame k]; every
+token of step k attends to all tokens of steps 0..k. Patch tokens get the 3D rotation, action
+and state tokens only the temporal one (position = step index). Only patch tokens come out,
+and the output at step k predicts frame k+1.
+
+Because attention is block-causal, the keys and values of earlier steps never change: a
+`KVCache` keeps them so that a rollout computes each step's tokens once, and a cache prefilled
+on context steps can be shared, without copying, by many candidate action sequences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from .layers import KV, Block, validate_heads
+from .rope import rope_tables
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    img_size: int = 64  # the encoder's crop size (pixels); sets the patch grid
+    patch_size: int = 8  # the encoder's patch size
+    tubelet_size: int = 2  # the encoder's tubelet size (one tubelet = one time step)
+    input_dim: int = 192  # encoder embed dim: the predictor's input and output feature dim
+    dim: int = 192  # predictor width
+    depth: int = 4
+    heads: int = 3
+    mlp_dim: int = 768
+    action_dim: int = 7  # action and state size; extrinsics have action_dim - 1
+    use_extrinsics: bool = False  # the released model has the extrinsics encoder but does not use it
+    eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        for name in ("img_size", "patch_size", "tubelet_size", "input_dim", "dim", "depth", "heads",
+                     "mlp_dim", "action_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"PredictorConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.action_dim < 2:
+            raise ValueError(f"PredictorConfig.action_dim must be >= 2, got {self.action_dim}")
+        if self.img_size % self.patch_size:
+            raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+        validate_heads("PredictorConfig", self.dim, self.heads)
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    @property
+    def grid(self) -> int:
+        return self.img_size // self.patch_size
+
+    @property
+    def cond_tokens(self) -> int:
+        """Action and state (and extrinsics) tokens per step."""
+        return 3 if self.use_extrinsics else 2
+
+
+PREDICTOR_CONFIGS: dict[str, PredictorConfig] = {
+    # The released V-JEPA 2-AC predictor on ViT-g at 256 px (~305M parameters).
+    "vjepa2_ac_vit_giant": PredictorConfig(img_size=256, patch_size=16, input_dim=1408, dim=1024, depth=24,
+                                           heads=16, mlp_dim=4096),
+    # Ours, on the 64 px encoders (64 patch tokens + 2 per step). See benchmarks/bench_models.py.
+    "micro": PredictorConfig(input_dim=96, dim=96, depth=2, heads=2, mlp_dim=384),
+    "tiny": PredictorConfig(input_dim=192, dim=192, depth=4, heads=3, mlp_dim=768),
+    "small": PredictorConfig(input_dim=384, dim=256, depth=6, heads=4, mlp_dim=1024),
+}
+
+
+@dataclass
+class KVCache:
+    """Rotated keys and values, per block, of the steps the predictor has seen.
+
+    `prefix`, if set, is a cache over G rows shared by this cache's B = G * S rows (S consecutive
+    rows per group: episode-major); it is attended by reference, never copied or extended.
+    """
+
+    layers: list[KV | None]
+    steps: int = 0  # steps held in `layers`
+    prefix: KVCache | None = field(default=None)
+
+    @classmethod
+    def empty(cls, depth: int, prefix: KVCache | None = None) -> KVCache:
+        if prefix is not None and prefix.prefix is not None:
+            raise ValueError("a prefix cache cannot itself have a prefix")
+        return cls([None] * depth, 0, prefix)
+
+    @property
+    def offset(self) -> int:
+        """Time index of the next step."""
+        return self.steps + (self.prefix.steps if self.prefix is not None else 0)
+
+    @property
+    def tokens(self) -> int:
+        """Tokens held in `layers` (not counting the prefix)."""
+        first = self.layers[0] if self.layers else None
+        return 0 if first is None else first[0].shape[2]
+
+
+def block_causal_mask(steps: int, tokens_per_step: int, past: int = 0,
+                      device: torch.device | None = None) -> torch.Tensor:
+    """(steps*n, past + steps*n) bool, True = attend: all past tokens, and new steps 0..k from step k."""
+    step = torch.arange(steps, device=device).repeat_interleave(tokens_per_step)  # (steps*n,)
+    new = step[None, :] <= step[:, None]  # (steps*n, steps*n)
+    return torch.cat([new.new_ones(new.shape[0], past), new], dim=1)
+
+
+class ACPredictor(nn.Module):
+    """V-JEPA 2-AC predictor: (frames, actions, states) per step -> next-frame patch tokens."""
+
+    def __init__(self, config: PredictorConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.predictor_embed = nn.Linear(c.input_dim, c.dim, bias=True)
+        self.action_encoder = nn.Linear(c.action_dim, c.dim, bias=True)
+        self.state_encoder = nn.Linear(c.action_dim, c.dim, bias=True)
+        self.extrinsics_encoder = nn.Linear(c.action_dim - 1, c.dim, bias=True)  # present even when unused
+        self.predictor_blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_dim, c.eps) for _ in range(c.depth))
+        self.predictor_norm = nn.LayerNorm(c.dim, eps=c.eps)
+        self.predictor_proj = nn.Linear(c.dim, c.input_dim, bias=True)
+
+    def _rope(self, t0: int, steps: int, device: torch.device,
+              dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (steps * (cond + N), hd) for steps t0.. laid out [cond tokens, patches] per step."""
+        c = self.config
+        g = c.grid
+        per_step = c.cond_tokens + g * g
+        nan = torch.full((c.cond_tokens,), float("nan"), device=device)
+        rows = torch.arange(g, device=device).repeat_interleave(g).float()  # (N,) row of each patch
+        cols = torch.arange(g, device=device).repeat(g).float()  # (N,)
+        h = torch.cat([nan, rows]).repeat(steps)  # (steps * per_step,); NaN = temporal rotation only
+        w = torch.cat([nan, cols]).repeat(steps)
+        t = torch.arange(t0, t0 + steps, device=device).repeat_interleave(per_step).float()
+        # The reference rescales spatial positions by grid_size / H; we run at the configured grid,
+        # where that factor is 1.
+        return rope_tables(c.head_dim, t, h, w, dtype=dtype)
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor, states: torch.Tensor,
+                extrinsics: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        """Predict the next frame of each of T steps -> (B, T, N, input_dim).
+
+        z (B or G, T, N, input_dim): the steps' frame tokens (G rows are repeated S = B // G times,
+        episode-major); actions and states (B, T, action_dim); extrinsics (B, T, action_dim - 1)
+        when the config uses them. With a cache, the steps continue after the cached ones
+        (time index cache.offset onwards) and their keys and values are appended to it.
+        """
+        c = self.config
+        b, steps = actions.shape[:2]
+        n = z.shape[2]
+        if n != c.grid * c.grid:
+            raise ValueError(f"z has {n} tokens per step; this predictor expects {c.grid}^2 = {c.grid ** 2}")
+        if states.shape[:2] != (b, steps) or z.shape[1] != steps or b % z.shape[0]:
+            raise ValueError(f"shapes disagree: z {tuple(z.shape)}, actions {tuple(actions.shape)}, "
+                             f"states {tuple(states.shape)}")
+        x = self.predictor_embed(z)  # (G, T, N, d)
+        if x.shape[0] != b:
+            x = x.repeat_interleave(b // x.shape[0], dim=0)  # (B, T, N, d)
+        cond = [self.action_encoder(actions), self.state_encoder(states)]  # (B, T, d) each
+        if c.use_extrinsics:
+            if extrinsics is None:
+                raise ValueError("this predictor uses extrinsics: pass extrinsics (B, T, action_dim - 1)")
+            cond.append(self.extrinsics_encoder(extrinsics))
+        x = torch.cat([tok[:, :, None] for tok in cond] + [x], dim=2)  # (B, T, cond + N, d)
+        per_step = x.shape[2]
+        x = x.flatten(1, 2)  # (B, T * (cond + N), d)
+
+        t0 = cache.offset if cache is not None else 0
+        past = cache.tokens if cache is not None else 0
+        cos, sin = self._rope(t0, steps, x.device, x.dtype)
+        mask = block_causal_mask(steps, per_step, past, x.device) if steps > 1 else None  # one step: no mask
+        prefix_layers = cache.prefix.layers if cache is not None and cache.prefix is not None else None
+        for i, block in enumerate(self.predictor_blocks):
+            old = cache.layers[i] if cache is not None else None
+            prefix = prefix_layers[i] if prefix_layers is not None else None
+            x, kv = block(x, cos, sin, mask, old, prefix)
+            if cache is not None:
+                cache.layers[i] = kv  # the rows' keys and values, past and new
+        if cache is not None:
+            cache.steps += steps
+
+        x = x.view(b, steps, per_step, -1)[:, :, c.cond_tokens:]  # (B, T, N, d): patch tokens only
+        return self.predictor_proj(self.predictor_norm(x))  # (B, T, N, input_dim)

@@ -1,0 +1,301 @@
+"""Checkpoint files in, state dicts and models out: reference .pt, HuggingFace safetensors, ours.
+
+- Reference (`vitl.pt`, `vitg.pt`, `vjepa2-ac-vitg.pt`, training checkpoints): a torch pickle
+  holding entries such as `encoder`, `target_encoder`, `predictor`; keys may carry `module.` or
+  `module.backbone.` prefixes and a stray `pos_embed` (unused with RoPE). Opened with
+  `weights_only=True` only: a pickle that wants to run code is refused, not run.
+- HuggingFace (`facebook/vjepa2-*`, safetensors): `encoder.layer.{i}.attention.{query,key,value}`
+  and friends, mapped to our names with q, k, v fused into `qkv`. Its pretraining predictor
+  (`predictor.*`) is not the AC predictor and is skipped, and the log says so.
+- Ours: `<name>.safetensors` plus a model card `<name>.json` beside it (kind, config, data,
+  training, and the sha256 of the safetensors file, verified on load).
+
+Loading is always strict: missing keys, unexpected keys and every shape mismatch are reported
+together in one `CheckpointError` naming the keys and the expected and found shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from ami_robot.models import (
+    ENCODER_CONFIGS,
+    PREDICTOR_CONFIGS,
+    ACPredictor,
+    EncoderConfig,
+    PredictorConfig,
+    VisionTransformer,
+)
+
+log = logging.getLogger(__name__)
+
+CARD_FORMAT = "ami-robot/v1"
+REFERENCE_PREFIXES = ("module.backbone.", "module.", "backbone.")  # longest first
+HF_SKIPPED_PREFIXES = ("predictor.", "pooler.", "classifier.")  # not part of the V-JEPA 2 encoder
+KINDS: dict[str, tuple[type, type, dict]] = {
+    "encoder": (VisionTransformer, EncoderConfig, ENCODER_CONFIGS),
+    "predictor": (ACPredictor, PredictorConfig, PREDICTOR_CONFIGS),
+}
+StateDict = dict[str, torch.Tensor]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded as asked; the message says what is wrong."""
+
+
+# ----------------------------------------------------------------------------- reading files
+
+def read_tensors(path: str | Path) -> StateDict | dict[str, Any]:
+    """The raw contents of a .safetensors file or a torch pickle (weights_only=True, on CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    if path.suffix == ".safetensors":
+        return load_file(path, device="cpu")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused to unpickle. Only tensors and plain containers may be loaded "
+            f"(torch.load(weights_only=True)); this file asks to build other objects or call "
+            f"functions, which could run arbitrary code. Details: {err}") from err
+    except (RuntimeError, EOFError) as err:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint: {err}") from err
+
+
+def strip_prefixes(state: StateDict) -> StateDict:
+    """Drop the DDP / pretraining wrappers' key prefixes (`module.`, `module.backbone.`)."""
+    out = {}
+    for key, value in state.items():
+        for prefix in REFERENCE_PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+                break
+        if key in out:
+            raise CheckpointError(f"two keys become {key!r} once their prefixes are stripped")
+        out[key] = value
+    return out
+
+
+def reference_state_dict(path: str | Path, entry: str | None = None) -> StateDict:
+    """One model's state dict from a reference .pt checkpoint, prefixes stripped.
+
+    entry: `encoder`, `target_encoder` or `predictor`; None takes `target_encoder` if present,
+    else `encoder` (the released pretrained files and the AC file respectively), and a file that
+    is already a bare state dict as it is.
+    """
+    obj = read_tensors(path)
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict, found {type(obj).__name__}")
+    if all(isinstance(v, torch.Tensor) for v in obj.values()):
+        if entry is not None:
+            raise CheckpointError(f"{path} is a bare state dict; it has no entry {entry!r}")
+        return strip_prefixes(obj)
+    if entry is None:
+        entry = next((e for e in ("target_encoder", "encoder") if e in obj), None)
+        if entry is None:
+            raise CheckpointError(f"{path}: no `target_encoder` or `encoder` entry; entries: {sorted(obj)}")
+        log.info("%s: using entry %r", path, entry)
+    if entry not in obj or not isinstance(obj[entry], dict):
+        raise CheckpointError(f"{path}: no state-dict entry {entry!r}; entries: {sorted(obj)}")
+    return strip_prefixes(obj[entry])
+
+
+def hf_state_dict(path: str | Path) -> StateDict:
+    """A HuggingFace V-JEPA 2 safetensors file's encoder weights under the reference names."""
+    raw = read_tensors(path)
+    out: StateDict = {}
+    qkv: dict[str, dict[str, torch.Tensor]] = {}
+    skipped = []
+    for key, value in raw.items():
+        key = key.removeprefix("vjepa2.")  # the video-classification wrapper
+        if key.startswith(HF_SKIPPED_PREFIXES):
+            skipped.append(key)
+            continue
+        new = key.replace("encoder.embeddings.patch_embeddings.", "patch_embed.")
+        new = new.replace("encoder.layernorm.", "norm.").replace("encoder.layer.", "blocks.")
+        new = new.replace(".attention.", ".attn.")
+        for part in ("query", "key", "value"):
+            if f".attn.{part}." in new:
+                stem, suffix = new.split(f".attn.{part}.")
+                qkv.setdefault(f"{stem}.attn.qkv.{suffix}", {})[part] = value
+                break
+        else:
+            out[new] = value  # unknown names stay as they are and fail the strict load by name
+    for key, parts in qkv.items():
+        if set(parts) != {"query", "key", "value"}:
+            raise CheckpointError(f"{path}: {key} needs query, key and value; found only {sorted(parts)}")
+        out[key] = torch.cat([parts["query"], parts["key"], parts["value"]], dim=0)  # [q | k | v]
+    if skipped:
+        log.info("%s: skipped %d keys outside the encoder (%s...)", path, len(skipped), skipped[0])
+    return out
+
+
+def is_hf_file(path: str | Path) -> bool:
+    with safe_open(str(path), framework="pt") as f:
+        return any(k.removeprefix("vjepa2.").startswith("encoder.") for k in f.keys())  # noqa: SIM118
+
+
+# ----------------------------------------------------------------------------- strict loading
+
+def load_strict(module: nn.Module, state: StateDict, source: str = "checkpoint") -> None:
+    """Copy state into module, or raise one CheckpointError listing every missing, unexpected and
+    mis-shaped key (with expected and found shapes)."""
+    own = module.state_dict()
+    state = dict(state)
+    if "pos_embed" in state and "pos_embed" not in own:
+        log.info("%s: dropping the stray `pos_embed` (unused with RoPE)", source)
+        state.pop("pos_embed")
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"  {k}: expected {tuple(own[k].shape)}, found {tuple(state[k].shape)}"
+              for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        lines = [f"{source} does not fit {type(module).__name__}:"]
+        if missing:
+            lines.append(f" {len(missing)} missing key(s): {', '.join(missing)}")
+        if unexpected:
+            lines.append(f" {len(unexpected)} unexpected key(s): {', '.join(unexpected)}")
+        if shapes:
+            lines.append(f" {len(shapes)} shape mismatch(es):")
+            lines.extend(shapes)
+        raise CheckpointError("\n".join(lines))
+    module.load_state_dict(state, strict=True)
+
+
+def _config(kind: str, config: Any) -> Any:
+    cls, config_cls, named = KINDS[kind]
+    if isinstance(config, str):
+        if config not in named:
+            raise CheckpointError(f"unknown {kind} config {config!r}; choose from {sorted(named)}")
+        return named[config]
+    if not isinstance(config, config_cls):
+        raise CheckpointError(f"a {kind} needs a {config_cls.__name__} or a config name, got {config!r}")
+    return config
+
+
+# ----------------------------------------------------------------------------- our format
+
+def card_path(path: str | Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(model: VisionTransformer | ACPredictor, path: str | Path, *, data: dict | None = None,
+               training: dict | None = None, **extra: Any) -> Path:
+    """Write `path` (.safetensors) and its model card `path.json`; returns the card's path."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"our checkpoints end in .safetensors, got {path}")
+    kind = "encoder" if isinstance(model, VisionTransformer) else "predictor"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+    card = {"format": CARD_FORMAT, "kind": kind, "file": path.name, "sha256": sha256_file(path),
+            "config": dataclasses.asdict(model.config), "data": data or {}, "training": training or {},
+            **extra}
+    card_path(path).write_text(json.dumps(card, indent=2) + "\n")
+    return card_path(path)
+
+
+def read_card(path: str | Path) -> dict:
+    """The model card beside `path`, after checking the safetensors file's sha256 against it."""
+    path, card_file = Path(path).with_suffix(".safetensors"), card_path(path)
+    if not card_file.is_file():
+        raise CheckpointError(f"no model card {card_file} beside {path}")
+    card = json.loads(card_file.read_text())
+    if card.get("format") != CARD_FORMAT or card.get("kind") not in KINDS:
+        raise CheckpointError(f"{card_file}: not an {CARD_FORMAT} card for an encoder or predictor")
+    found = sha256_file(path)
+    if found != card.get("sha256"):
+        raise CheckpointError(f"{path}: sha256 {found} does not match its card's {card.get('sha256')}; "
+                              f"the file was changed or is not the one the card describes")
+    return card
+
+
+def load_ours(path: str | Path, kind: str | None = None) -> tuple[VisionTransformer | ACPredictor, dict]:
+    """Model and card from our format; kind ("encoder" / "predictor") is checked if given."""
+    card = read_card(path)
+    if kind is not None and card["kind"] != kind:
+        raise CheckpointError(f"{path} holds a {card['kind']}, not a {kind}")
+    cls, config_cls, _ = KINDS[card["kind"]]
+    try:
+        config = config_cls(**card["config"])
+    except TypeError as err:
+        raise CheckpointError(f"{card_path(path)}: config does not fit {config_cls.__name__}: {err}") from err
+    model = cls(config)
+    load_strict(model, read_tensors(Path(path).with_suffix(".safetensors")), str(path))
+    return model.eval(), card
+
+
+# ----------------------------------------------------------------------------- any format
+
+def load_state_dict(path: str | Path, kind: str, entry: str | None = None) -> tuple[StateDict, dict | None]:
+    """A state dict under our names from any supported file, and its card (ours only)."""
+    path = Path(path)
+    if path.suffix == ".safetensors" and card_path(path).is_file():
+        card = read_card(path)
+        if card["kind"] != kind:
+            raise CheckpointError(f"{path} holds a {card['kind']}, not a {kind}")
+        return read_tensors(path), card
+    if path.suffix == ".safetensors":
+        if is_hf_file(path):
+            if kind != "encoder":
+                raise CheckpointError(f"{path} is a HuggingFace V-JEPA 2 file: it has no AC predictor")
+            return hf_state_dict(path), None
+        return strip_prefixes(read_tensors(path)), None
+    if kind == "predictor" and entry is None:
+        entry = "predictor"
+    return reference_state_dict(path, entry), None
+
+
+def load_model(path: str | Path, kind: str, config: Any = None, entry: str | None = None
+               ) -> VisionTransformer | ACPredictor:
+    """An encoder or predictor from any supported file, loaded strictly, in eval mode.
+
+    config (a config or a config name) is required for reference and HF files, which do not
+    record one; for ours it defaults to the card's and must equal it when given.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    state, card = load_state_dict(path, kind, entry)
+    if card is not None:
+        card_config = KINDS[kind][1](**card["config"])
+        if config is not None and _config(kind, config) != card_config:
+            raise CheckpointError(f"{path}: its card's config {card_config} differs from the one asked for")
+        config = card_config
+    elif config is None:
+        raise CheckpointError(f"{path} records no config: pass one (e.g. one of {sorted(KINDS[kind][2])})")
+    model = KINDS[kind][0](_config(kind, config))
+    load_strict(model, state, str(path))
+    return model.eval()
+
+
+def load_encoder(path: str | Path, config: EncoderConfig | str | None = None,
+                 entry: str | None = None) -> VisionTransformer:
+    """A V-JEPA 2 encoder from a reference .pt, a HuggingFace safetensors file or ours."""
+    return load_model(path, "encoder", config, entry)
+
+
+def load_predictor(path: str | Path, config: PredictorConfig | str | None = None,
+                   entry: str | None = None) -> ACPredictor:
+    """A V-JEPA 2-AC predictor from a reference .pt (entry `predictor`) or ours."""
+    return load_model(path, "predictor", config, entry)

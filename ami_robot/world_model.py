@@ -1,0 +1,291 @@
+"""WorldModel: frames -> latents (encode), latents + actions -> imagined latents (rollout),
+latents -> distance to a goal (energy), and the batched, KV-cached cost planners call.
+
+Preprocessing and normalisation are as released: ImageNet mean/std on [0, 1], centre square
+crop, bilinear resize to the encoder's crop size, one image repeated into one tubelet; encoder
+outputs, predictions and goals are layer-normalised over the feature dim without affine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ami_robot.models import (
+    ENCODER_CONFIGS,
+    PREDICTOR_CONFIGS,
+    ACPredictor,
+    EncoderConfig,
+    KVCache,
+    PredictorConfig,
+    VisionTransformer,
+    actions_between,
+    next_state,
+)
+from ami_robot.weights import load_encoder, load_ours, load_predictor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+METRICS = ("l1", "l2", "cosine")
+ACTION_DIM = 7
+
+
+def _named(config: EncoderConfig | PredictorConfig | str, table: dict) -> EncoderConfig | PredictorConfig:
+    if isinstance(config, str):
+        if config not in table:
+            raise ValueError(f"unknown config {config!r}; choose from {sorted(table)}")
+        return table[config]
+    return config
+
+
+def normalise(z: torch.Tensor) -> torch.Tensor:
+    """Layer norm without affine over the feature dim (the last)."""
+    return F.layer_norm(z, (z.shape[-1],))
+
+
+class WorldModel(nn.Module):
+    """A frozen V-JEPA 2 encoder and V-JEPA 2-AC predictor, for planning."""
+
+    def __init__(self, encoder: VisionTransformer, predictor: ACPredictor, *,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        e, p = encoder.config, predictor.config
+        if p.input_dim != e.dim:
+            raise ValueError(f"predictor input_dim {p.input_dim} != encoder dim {e.dim}")
+        if (p.grid, p.tubelet_size) != (e.grid, e.tubelet_size):
+            raise ValueError(f"predictor grid {p.grid} / tubelet {p.tubelet_size} != encoder's {e.grid} / "
+                             f"{e.tubelet_size} at its img_size {e.img_size}")
+        if p.action_dim != ACTION_DIM or p.use_extrinsics:
+            raise ValueError("the world model drives 7-D actions and states without extrinsics")
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.predictor = predictor.eval().requires_grad_(False)
+        self.to(device=device, dtype=dtype)
+        mean, std = torch.tensor(IMAGENET_MEAN, device=device), torch.tensor(IMAGENET_STD, device=device)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)  # preprocessing stays fp32
+        self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def random(cls, encoder_config: EncoderConfig | str = "tiny",
+               predictor_config: PredictorConfig | str = "tiny", image_size: int | None = None,
+               seed: int = 0, *, device: torch.device | str | None = None,
+               dtype: torch.dtype = torch.float32) -> WorldModel:
+        """Random weights from configs (or config names), reproducibly from `seed`, for tests and benchmarks.
+
+        image_size overrides both configs' img_size (the predictor's grid follows the encoder's).
+        """
+        enc = _named(encoder_config, ENCODER_CONFIGS)
+        pred = _named(predictor_config, PREDICTOR_CONFIGS)
+        if image_size is not None:
+            enc = dataclasses.replace(enc, img_size=image_size)
+            pred = dataclasses.replace(pred, img_size=image_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            encoder, predictor = VisionTransformer(enc), ACPredictor(pred)
+        return cls(encoder, predictor, device=device, dtype=dtype)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, device: torch.device | str | None = None,
+                        dtype: torch.dtype = torch.float32) -> WorldModel:
+        """Our format: a directory with encoder.safetensors and predictor.safetensors, each with its
+        JSON model card (sha256 verified); a path to a file inside it works too."""
+        folder = Path(path)
+        if folder.is_file():
+            folder = folder.parent
+        encoder, _ = load_ours(folder / "encoder.safetensors", "encoder")
+        predictor, _ = load_ours(folder / "predictor.safetensors", "predictor")
+        return cls(encoder, predictor, device=device, dtype=dtype)
+
+    @classmethod
+    def from_reference(cls, path: str | Path, encoder_config: EncoderConfig | str = "vit_giant",
+                       predictor_config: PredictorConfig | str = "vjepa2_ac_vit_giant", *,
+                       device: torch.device | str | None = None,
+                       dtype: torch.dtype = torch.float32) -> WorldModel:
+        """The released V-JEPA 2-AC file (`vjepa2-ac-vitg.pt`: `encoder` and `predictor` entries)."""
+        encoder = load_encoder(path, encoder_config, entry="encoder")
+        predictor = load_predictor(path, predictor_config, entry="predictor")
+        return cls(encoder, predictor, device=device, dtype=dtype)
+
+    @property
+    def image_size(self) -> int:
+        return self.encoder.config.img_size
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return self.predictor.predictor_embed.weight.dtype
+
+    @property
+    def _device(self) -> torch.device:
+        return self.predictor.predictor_embed.weight.device
+
+    # ------------------------------------------------------------------ encode
+
+    def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, H, W, 3) -> normalised clips (B, 3, tubelet, S, S), S = image_size.
+
+        Centre square crop, bilinear resize (antialiased when shrinking), ImageNet mean/std,
+        the image repeated over one tubelet.
+        """
+        x = torch.as_tensor(frames)
+        if x.ndim == 3:
+            x = x[None]
+        if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
+            raise ValueError(f"frames must be uint8 (B, H, W, 3), got {x.dtype} {tuple(x.shape)}")
+        x = x.to(self._device).permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W) in [0, 1]
+        h, w = x.shape[-2:]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        x = x[:, :, top:top + side, left:left + side]  # (B, 3, side, side)
+        size = self.image_size
+        if side != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                              antialias=side > size)
+        x = (x - self.mean) / self.std
+        clip = x[:, :, None].expand(-1, -1, self.encoder.config.tubelet_size, -1, -1)  # (B, 3, t, S, S)
+        return clip.to(self._dtype)
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, H, W, 3) -> normalised latents z (B, N, D)."""
+        return normalise(self.encoder(self.preprocess(frames)))
+
+    # ------------------------------------------------------------------ rollout
+
+    def _context(self, z_context: torch.Tensor, state_context: torch.Tensor,
+                 action_context: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Checked and cast context, and its C - 1 actions (derived from the states if not given)."""
+        if z_context.ndim != 4 or state_context.shape != (*z_context.shape[:2], ACTION_DIM):
+            raise ValueError(f"expected z_context (B, C, N, D) and state_context (B, C, 7); got "
+                             f"{tuple(z_context.shape)} and {tuple(state_context.shape)}")
+        z = z_context.to(self._device, self._dtype)
+        s = state_context.to(self._device, self._dtype)
+        if action_context is None:
+            action_context = actions_between(s)  # (B, C-1, 7): the actions that linked the context frames
+        elif action_context.shape != (s.shape[0], s.shape[1] - 1, ACTION_DIM):
+            raise ValueError(f"action_context must be (B, C-1, 7), got {tuple(action_context.shape)}")
+        return z, s, action_context.to(self._device, self._dtype)
+
+    def _prefill(self, z: torch.Tensor, s: torch.Tensor, a: torch.Tensor) -> KVCache | None:
+        """Keys and values of context steps 0..C-2 (all known). The last context step's tokens
+        attend to its action token, the first planned action, so they are computed per candidate."""
+        if z.shape[1] == 1:
+            return None
+        cache = KVCache.empty(self.predictor.config.depth)
+        with torch.no_grad():
+            self.predictor(z[:, :-1], a, s[:, :-1], cache=cache)
+        return cache
+
+    def _imagine(self, prefix: KVCache | None, z_last: torch.Tensor, s_last: torch.Tensor,
+                 actions: torch.Tensor) -> torch.Tensor:
+        """Autoregressive steps from the last context frame z_last (G, N, D) and state s_last (G, 7)
+        under actions (B, T, 7), B = G * S episode-major -> predicted latents (B, T, N, D)."""
+        b, steps = actions.shape[:2]
+        cache = KVCache.empty(self.predictor.config.depth, prefix=prefix)
+        z = z_last[:, None]  # (G, 1, N, D): repeated to the B rows inside the predictor
+        s = s_last.repeat_interleave(b // s_last.shape[0], dim=0)  # (B, 7)
+        out = []
+        for t in range(steps):
+            z = normalise(self.predictor(z, actions[:, t:t + 1], s[:, None], cache=cache))  # (B, 1, N, D)
+            out.append(z)
+            s = next_state(s, actions[:, t])  # the imagined robot state of the next step
+        return torch.cat(out, dim=1)  # (B, T, N, D)
+
+    def _rollout_uncached(self, z: torch.Tensor, s: torch.Tensor, a: torch.Tensor,
+                          actions: torch.Tensor) -> torch.Tensor:
+        """The reference algorithm: re-run the whole sequence for every imagined step."""
+        rep = actions.shape[0] // z.shape[0]
+        z, s, a = (x.repeat_interleave(rep, dim=0) for x in (z, s, a))
+        out = []
+        for t in range(actions.shape[1]):
+            a = torch.cat([a, actions[:, t:t + 1]], dim=1)  # (B, C+t, 7)
+            pred = normalise(self.predictor(z, a, s)[:, -1:])  # (B, 1, N, D)
+            out.append(pred)
+            z = torch.cat([z, pred], dim=1)
+            s = torch.cat([s, next_state(s[:, -1:], actions[:, t:t + 1])], dim=1)
+        return torch.cat(out, dim=1)  # (B, T, N, D)
+
+    def rollout(self, z_context: torch.Tensor, state_context: torch.Tensor, actions: torch.Tensor,
+                action_context: torch.Tensor | None = None, use_cache: bool = True) -> torch.Tensor:
+        """Imagine T steps: z_context (G, C, N, D), state_context (G, C, 7), actions (B, T, 7)
+        -> predicted latents (B, T, N, D), normalised; output t is the frame after actions[:, t].
+
+        B = G * S: each context row serves S consecutive action rows (G = B is the plain case).
+        actions[:, 0] is taken at the last context frame; action_context (G, C-1, 7), the actions
+        between context frames, is derived from the states when not given. Predictions and
+        propagated states (xyz + delta, R_delta R, gripper clipped) are fed back step by step.
+        """
+        z, s, a = self._context(z_context, state_context, action_context)
+        actions = actions.to(self._device, self._dtype)
+        if actions.ndim != 3 or actions.shape[-1] != ACTION_DIM or actions.shape[0] % z.shape[0]:
+            raise ValueError(f"actions must be (B, T, 7) with B a multiple of {z.shape[0]}; "
+                             f"got {tuple(actions.shape)}")
+        if not use_cache:
+            return self._rollout_uncached(z, s, a, actions)
+        return self._imagine(self._prefill(z, s, a), z[:, -1], s[:, -1], actions)
+
+    # ------------------------------------------------------------------ energy and planning
+
+    @staticmethod
+    def energy(z: torch.Tensor, z_goal: torch.Tensor, metric: str = "l1") -> torch.Tensor:
+        """Distance of latents z (B, N, D) to goals z_goal (B, 1 or G, N, D) -> (B,), float32, >= 0.
+
+        l1: mean absolute difference (as released); l2: mean squared difference; cosine: mean over
+        tokens of 1 - cosine similarity. G goals serve B // G consecutive rows each.
+        """
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        b, g = z.shape[0], z_goal.shape[0]
+        if z.ndim != 3 or z_goal.shape[1:] != z.shape[1:] or b % g:
+            raise ValueError(f"z (B, N, D) and z_goal (B, 1 or G, N, D) disagree: {tuple(z.shape)}, "
+                             f"{tuple(z_goal.shape)}")
+        z = z.float().view(g, b // g, *z.shape[1:])  # (G, S, N, D)
+        goal = z_goal.float().to(z.device)[:, None]  # (G, 1, N, D)
+        if metric == "l1":
+            e = (z - goal).abs().mean(dim=(-2, -1))
+        elif metric == "l2":
+            e = (z - goal).square().mean(dim=(-2, -1))
+        else:
+            e = (1.0 - F.cosine_similarity(z, goal, dim=-1)).mean(dim=-1).clamp_min(0.0)
+        return e.reshape(b)  # (B,)
+
+    def planning_cost(self, z_context: torch.Tensor, state_context: torch.Tensor, z_goal: torch.Tensor,
+                      horizon: int, metric: str = "l1",
+                      action_context: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A planner's cost: actions (E*S, H, 7) -> energy of the LAST imagined step vs the goal (E*S,).
+
+        z_context (E, C, N, D), state_context (E, C, 7), z_goal (E or 1, N, D): E episodes planned
+        at once, candidate rows episode-major (rows e*S .. e*S+S-1 belong to episode e). The
+        context steps' keys and values are computed once here and shared, uncopied, by every
+        candidate; each call computes only the candidates' own tokens. Differentiable in the
+        actions when they require grad (the model's weights are frozen).
+        """
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        z, s, a = self._context(z_context, state_context, action_context)
+        e = z.shape[0]
+        goal = z_goal.to(self._device, self._dtype)
+        if goal.shape[0] not in (1, e) or goal.shape[1:] != z.shape[2:]:
+            raise ValueError(f"z_goal must be (1 or E, N, D) = (1 or {e}, {z.shape[2]}, {z.shape[3]}); "
+                             f"got {tuple(z_goal.shape)}")
+        goal = goal.expand(e, -1, -1)  # (E, N, D)
+        prefix = self._prefill(z, s, a)
+        z_last, s_last = z[:, -1], s[:, -1]
+
+        def cost(actions: torch.Tensor) -> torch.Tensor:
+            if actions.ndim != 3 or actions.shape[1:] != (horizon, ACTION_DIM) or actions.shape[0] % e:
+                raise ValueError(f"actions must be (E*S, {horizon}, 7) with E = {e}; "
+                                 f"got {tuple(actions.shape)}")
+            actions = actions.to(self._device, self._dtype)
+            z_last_step = self._imagine(prefix, z_last, s_last, actions)[:, -1]  # (E*S, N, D)
+            return self.energy(z_last_step, goal, metric)  # (E*S,)
+
+        return cost
