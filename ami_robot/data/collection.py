@@ -158,6 +158,7 @@ def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> list[Episode]:
     obs, info = vec.reset(options={"plans": dict(enumerate(batch)), "reset_mask": mask})
     frames = [[obs["pixels"][j]] for j in range(len(batch))]
     states = [[obs["state"][j]] for j in range(len(batch))]
+    objects = [[info["object_pos"][j]] for j in range(len(batch))]
     actions: list[list[np.ndarray]] = [[] for _ in batch]
     success = [False] * len(batch)
     idle = np.zeros(n, dtype=np.int64)
@@ -168,6 +169,7 @@ def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> list[Episode]:
                 frames[j].append(obs["pixels"][j])
                 states[j].append(obs["state"][j])
                 actions[j].append(step_info["action"][j])
+                objects[j].append(step_info["object_pos"][j])
                 success[j] = bool(step_info["success"][j])
     episodes = []
     for j, plan in enumerate(batch):
@@ -181,6 +183,7 @@ def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> list[Episode]:
         episodes.append(Episode(
             id=plan["id"], frames=np.stack(frames[j]), states=np.stack(states[j]).astype(np.float32),
             actions=np.stack(actions[j]).astype(np.float32), meta=meta,
+            extras={"object_pos": np.stack(objects[j]).astype(np.float32)},  # privileged, for diagnostics
         ))
     return episodes
 

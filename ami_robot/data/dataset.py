@@ -39,6 +39,7 @@ class Trajectories:
     lengths: np.ndarray  # (E,) int64, frames per episode (steps + 1)
     episode_ids: np.ndarray  # (E,) int64
     meta: list[dict[str, Any]]  # per-episode task, seed, policy, success, ...
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (F, ...), e.g. object_pos
     bad_shards: list[str] = field(default_factory=list)  # files that were skipped, with the reason
 
     @property
@@ -65,6 +66,7 @@ def load_trajectories(
     manifest = load_manifest(root)
     capacity = sum(int(entry["frames"]) for entry in manifest["shards"])
     frames = states = actions = None
+    extras: dict[str, np.ndarray] = {}
     starts, lengths, ids, metas, bad = [], [], [], [], []
     seen: set[int] = set()
     cursor = 0
@@ -75,6 +77,8 @@ def load_trajectories(
             if frames is not None and shard.frames.shape[1:] != frames.shape[1:]:
                 msg = f"frames are {shard.frames.shape[1:]}, earlier shards {frames.shape[1:]}"
                 raise ShardError(path, msg)
+            if frames is not None and sorted(shard.extras) != sorted(extras):
+                raise ShardError(path, f"extras {sorted(shard.extras)}, earlier shards {sorted(extras)}")
         except ShardError as exc:
             if strict:
                 raise
@@ -85,6 +89,7 @@ def load_trajectories(
             frames = np.empty((capacity, *shard.frames.shape[1:]), dtype=np.uint8)
             states = np.empty((capacity, STATE_DIM), dtype=np.float32)
             actions = np.zeros((capacity, ACTION_DIM), dtype=np.float32)
+            extras = {k: np.empty((capacity, *v.shape[1:]), v.dtype) for k, v in shard.extras.items()}
         for ep in shard.episodes():
             if ep.id in seen:
                 warnings.warn(f"episode {ep.id} appears again in {path}; the repeat is skipped", stacklevel=2)
@@ -96,6 +101,8 @@ def load_trajectories(
             states[cursor : cursor + n] = ep.states
             actions[cursor : cursor + n - 1] = ep.actions
             actions[cursor + n - 1] = 0.0
+            for name, value in ep.extras.items():
+                extras[name][cursor : cursor + n] = value
             starts.append(cursor)
             lengths.append(n)
             ids.append(ep.id)
@@ -112,6 +119,7 @@ def load_trajectories(
         lengths=np.asarray(lengths, dtype=np.int64),
         episode_ids=np.asarray(ids, dtype=np.int64),
         meta=metas,
+        extras={name: value[:cursor] for name, value in extras.items()},
         bad_shards=bad,
     )
 
@@ -166,7 +174,9 @@ class ClipDataset(_WindowDataset):
     """Clips of `clip_len` actions between `clip_len + 1` frames, taking every `frame_skip`-th frame.
 
     An item is a dict: frames uint8 (T+1, H, W, 3), states float32 (T+1, 7), actions float32 (T, 7),
-    episode (id) and start (frame index within the episode). Actions are, by `action_mode`:
+    episode (id), start (frame index within the episode) and the dataset's per-frame extras at the
+    kept frames (e.g. object_pos (T+1, 3), privileged: for probes and diagnostics).
+    Actions are, by `action_mode`:
       "states"    (default, the V-JEPA 2-AC convention) computed from consecutive kept states;
       "commanded" the env actions actually sent, composed over the `frame_skip` steps of each gap.
     """
@@ -206,6 +216,7 @@ class ClipDataset(_WindowDataset):
             "actions": torch.from_numpy(actions),
             "episode": torch.from_numpy(self.data.episode_ids[owner]),
             "start": torch.from_numpy(start - self.data.starts[owner]),
+            **{name: torch.from_numpy(value[kept]) for name, value in self.data.extras.items()},
         }
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -8,7 +8,8 @@ its action space is Discrete(1) ("advance one step"); what it actually sent to t
 
 reset(options={"plans": {index: plan}}) starts the planned episode of this worker (`index` is
 its position in the vector env; a plan is a dict with id, task, seed, policy, steps, rng).
-Observations are only the robot's: {"pixels", "state"} (the goal image is not needed here).
+Observations are only the robot's: {"pixels", "state"} (the goal image is not needed here); info
+also carries the privileged object position, stored as a per-frame extra for diagnostics.
 """
 
 from __future__ import annotations
@@ -72,13 +73,16 @@ class PlayEnv(gym.Env):
             "object_size": float(info.get("object_size", 0.0)),
             "object_color": color,
             "goal_realised": bool(info.get("goal_realised", True)),
+            "object_pos": np.asarray(info["object_pos"], np.float32),
         }
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         if self._left <= 0 or self._env is None or self._policy is None:
             # an idle worker (its episode is over, or none was given): nothing moves
-            return dict(self._obs), 0.0, False, False, {"action": np.zeros(7, np.float32), "active": False,
-                                                        "success": False}
+            return dict(self._obs), 0.0, False, False, {
+                "action": np.zeros(7, np.float32), "active": False, "success": False,
+                "object_pos": np.asarray(self._info.get("object_pos", np.zeros(3)), np.float32),
+            }
         commanded = self._policy.act(self._obs, self._info)
         obs, _, terminated, truncated, info = self._env.step(commanded)
         self._obs = {"pixels": obs["pixels"], "state": obs["state"]}
@@ -88,6 +92,7 @@ class PlayEnv(gym.Env):
             "action": np.asarray(commanded, np.float32),
             "active": True,
             "success": bool(info.get("success", False)),
+            "object_pos": np.asarray(info["object_pos"], np.float32),
         }
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ A shard is a plain `.npz` (a zip of `.npy` members, readable with `np.load`) hol
     frame_offsets int64   (E + 1,)       episode e owns frames [offsets[e], offsets[e + 1])
     episode_ids   int64   (E,)
     meta          str     ()             JSON list of per-episode dicts (task, seed, policy, ...)
+    extra.<name>  any     (F, ...)       optional per-frame extras (e.g. extra.object_pos, privileged)
 
 A manifest entry is {"file", "episodes": [ids], "frames", "bytes", "sha256", "meta": [dicts]}.
 Every file is written to a temporary name, fsynced and renamed, so a reader never sees half a file.
@@ -72,6 +73,7 @@ class Episode:
     states: np.ndarray  # (L+1, 7) float32
     actions: np.ndarray  # (L, 7) float32, the commanded env actions
     meta: dict[str, Any] = field(default_factory=dict)  # task, seed, policy, success, ...
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (L+1, ...) per-frame arrays
 
     def __post_init__(self) -> None:
         f, s, a = self.frames, self.states, self.actions
@@ -83,6 +85,9 @@ class Episode:
             raise ValueError(f"episode {self.id}: actions must be ({len(f) - 1}, 7), not {a.shape}")
         if len(f) < 2:
             raise ValueError(f"episode {self.id}: needs at least one step, got {len(f)} frame(s)")
+        for name, value in self.extras.items():
+            if len(value) != len(f) or not name.isidentifier():
+                raise ValueError(f"episode {self.id}: extra {name!r} needs {len(f)} rows, got {value.shape}")
 
     @property
     def steps(self) -> int:
@@ -99,6 +104,7 @@ class ShardData:
     frame_offsets: np.ndarray
     episode_ids: np.ndarray
     meta: list[dict[str, Any]]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (F, ...)
 
     def episodes(self) -> Iterator[Episode]:
         for e, ep_id in enumerate(self.episode_ids):
@@ -109,6 +115,7 @@ class ShardData:
                 states=self.states[lo:hi],
                 actions=self.actions[lo - e : hi - e - 1],  # each earlier episode has one action fewer
                 meta=self.meta[e],
+                extras={name: value[lo:hi] for name, value in self.extras.items()},
             )
 
 
@@ -149,6 +156,9 @@ def encode_shard(episodes: Sequence[Episode], compresslevel: int = 1) -> bytes:
     sizes = {ep.frames.shape[1:] for ep in episodes}
     if len(sizes) != 1:
         raise ValueError(f"all episodes of a shard must share one frame size, got {sorted(sizes)}")
+    names = {tuple(sorted(ep.extras)) for ep in episodes}
+    if len(names) != 1:
+        raise ValueError(f"all episodes of a shard must have the same extras, got {sorted(names)}")
     lengths = np.array([len(ep.frames) for ep in episodes], dtype=np.int64)
     arrays = {
         "frames": np.concatenate([ep.frames for ep in episodes]),
@@ -158,6 +168,8 @@ def encode_shard(episodes: Sequence[Episode], compresslevel: int = 1) -> bytes:
         "episode_ids": np.array([ep.id for ep in episodes], dtype=np.int64),
         "meta": np.array(json.dumps([ep.meta for ep in episodes])),
     }
+    for name in sorted(episodes[0].extras):
+        arrays[f"extra.{name}"] = np.concatenate([ep.extras[name] for ep in episodes])
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
         for key, arr in arrays.items():
@@ -191,12 +203,13 @@ def decode_shard(path: Path, data: bytes, sha256: str | None = None) -> ShardDat
             if missing:
                 raise ShardError(path, f"missing arrays {missing}")
             arrays = {k: z[k] for k in _KEYS}
+            extras = {k.removeprefix("extra."): z[k] for k in z.files if k.startswith("extra.")}
         meta = json.loads(str(arrays.pop("meta")))
     except ShardError:
         raise
     except Exception as exc:  # zip, zlib, npy-header and JSON errors all mean the same: a bad file
         raise ShardError(path, f"cannot decode ({type(exc).__name__}: {exc})") from exc
-    shard = ShardData(meta=meta, **arrays)
+    shard = ShardData(meta=meta, extras=extras, **arrays)
     _check_consistent(path, shard)
     return shard
 
@@ -215,6 +228,9 @@ def _check_consistent(path: Path, s: ShardData) -> None:
         problems.append("frame_offsets do not partition the frames into episodes of >= 2 frames")
     if len(s.meta) != n_ep:
         problems.append(f"{len(s.meta)} metadata records for {n_ep} episodes")
+    for name, value in s.extras.items():
+        if len(value) != n_frames:
+            problems.append(f"extra {name} has {len(value)} rows for {n_frames} frames")
     if problems:
         raise ShardError(path, "inconsistent arrays: " + "; ".join(problems))
 

@@ -30,7 +30,9 @@ def make_episode(ep_id: int, steps: int, seed: int | None = None, size: int = SI
     frames[..., 0] = np.arange(steps + 1, dtype=np.uint8)[:, None, None]
     frames[..., 1] = ep_id % 256
     meta = {"task": ["Reach", "Push"][ep_id % 2], "seed": ep_id, "policy": "synthetic"}
-    return Episode(id=ep_id, frames=frames, states=states, actions=actions, meta=meta)
+    index = np.arange(steps + 1, dtype=np.float32)
+    extras = {"object_pos": np.stack([index, np.full_like(index, ep_id), np.zeros_like(index)], 1)}
+    return Episode(id=ep_id, frames=frames, states=states, actions=actions, meta=meta, extras=extras)
 
 
 @pytest.fixture(name="make_episode")

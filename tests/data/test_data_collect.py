@@ -78,6 +78,7 @@ def test_collect_in_parallel_then_resume_equals_one_process(tmp_path: Path) -> N
     assert {m["task"] for m in data.meta} == {"Reach", "Grasp", "Push", "PickPlace"}
     assert all(m["seed"] == i for i, m in zip(data.episode_ids, data.meta, strict=True))
     assert np.all(np.abs(data.actions) <= np.array(ACTION_HIGH) + 1e-6)
+    assert data.extras["object_pos"].shape == (8 * 4, 3) and (data.extras["object_pos"][:, 2] > 0).all()
     manifest = load_manifest(tmp_path / "par")
     assert manifest["collection"]["image_size"] == 32 and manifest["collection"]["palette"] == "train"
     clips = ClipDataset(data, clip_len=2)

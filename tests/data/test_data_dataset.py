@@ -25,6 +25,7 @@ def test_clip_shapes_and_frame_skip(dataset_dir: Path, clip_len: int, skip: int)
         start = int(item["start"])
         assert list(red) == [start + skip * k for k in range(clip_len + 1)]
         assert (green == int(item["episode"])).all()  # never crosses an episode boundary
+        np.testing.assert_array_equal(item["object_pos"][:, 0].numpy(), red)  # extras follow the frames
 
 
 def test_state_actions_are_true_deltas(dataset_dir: Path, make_episode) -> None:

@@ -31,6 +31,7 @@ def test_round_trip_keeps_episode_boundaries(tmp_path: Path, make_episode) -> No
         np.testing.assert_array_equal(got.frames, want.frames)
         np.testing.assert_array_equal(got.states, want.states)
         np.testing.assert_array_equal(got.actions, want.actions)
+        np.testing.assert_array_equal(got.extras["object_pos"], want.extras["object_pos"])
     with np.load(tmp_path / entry["file"]) as z:  # a plain npz: readable without our code
         assert z["frames"].shape == (33, 8, 8, 3)
 
