@@ -1,0 +1,160 @@
+"""WorldModel: preprocessing, caching that changes nothing but speed, causality, batching, energies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ami_robot.models import ENCODER_CONFIGS, PREDICTOR_CONFIGS, ACPredictor, VisionTransformer
+from ami_robot.weights import save_model
+from ami_robot.world_model import WorldModel, normalise
+
+E, C, N, D = 2, 2, 64, 96
+
+
+@pytest.fixture(scope="module")
+def wm() -> WorldModel:
+    return WorldModel.random("micro", "micro", seed=0)
+
+
+def context(seed: int = 0, episodes: int = E, steps: int = C) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    z = normalise(torch.randn(episodes, steps, N, D, generator=g))
+    s = torch.cat([torch.randn(episodes, steps, 3, generator=g) * 0.1,
+                   torch.rand(episodes, steps, 3, generator=g) - 0.5,
+                   torch.rand(episodes, steps, 1, generator=g)], dim=-1)
+    return z, s
+
+
+def actions(rows: int, horizon: int, seed: int = 1) -> torch.Tensor:
+    return torch.randn(rows, horizon, 7, generator=torch.Generator().manual_seed(seed)) * 0.05
+
+
+def test_encode_shapes_and_normalisation(wm: WorldModel) -> None:
+    frames = np.random.default_rng(0).integers(0, 256, (3, 48, 80, 3), dtype=np.uint8)
+    z = wm.encode(frames)
+    assert z.shape == (3, 64, 96) and z.dtype == torch.float32
+    torch.testing.assert_close(z.mean(-1), torch.zeros(3, 64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.std(-1, unbiased=False), torch.ones(3, 64), atol=1e-3, rtol=0)
+    torch.testing.assert_close(wm.encode(torch.from_numpy(frames)), z)  # numpy or tensor
+
+
+def test_preprocess_crops_the_centre(wm: WorldModel) -> None:
+    frame = np.zeros((1, 64, 128, 3), np.uint8)  # wide: the centre square is columns 32..95
+    frame[:, :, 32:96] = 255
+    clip = wm.preprocess(frame)
+    assert clip.shape == (1, 3, 2, 64, 64)
+    white = (1.0 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    torch.testing.assert_close(clip[0, :, 0], white[:, None, None].expand(3, 64, 64))
+    assert torch.equal(clip[:, :, 0], clip[:, :, 1])  # one image repeated into one tubelet
+    tall = np.zeros((1, 200, 100, 3), np.uint8)
+    tall[:, 50:150] = 255
+    torch.testing.assert_close(wm.preprocess(tall)[0, :, 0], white[:, None, None].expand(3, 64, 64))
+
+
+def test_preprocess_rejects_floats(wm: WorldModel) -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        wm.preprocess(np.zeros((1, 64, 64, 3), np.float32))
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_cached_rollout_equals_uncached(wm: WorldModel, steps: int) -> None:
+    z, s = context(steps=steps)
+    a = actions(E, 3)
+    cached = wm.rollout(z, s, a)
+    assert cached.shape == (E, 3, N, D)
+    torch.testing.assert_close(cached, wm.rollout(z, s, a, use_cache=False), atol=1e-5, rtol=0)
+
+
+def test_rollout_is_causal_in_actions(wm: WorldModel) -> None:
+    z, s = context()
+    a = actions(E, 4)
+    b = a.clone()
+    b[:, 2] += 0.1
+    before, after = wm.rollout(z, s, a), wm.rollout(z, s, b)
+    torch.testing.assert_close(before[:, :2], after[:, :2], atol=1e-6, rtol=0)
+    assert (before[:, 2:] - after[:, 2:]).abs().max() > 1e-4
+
+
+def test_rollout_uses_the_propagated_state(wm: WorldModel) -> None:
+    z, s = context()
+    a = actions(E, 2)
+    moved = s.clone()
+    moved[:, :-1] += 0.3  # earlier context states change the derived context actions too
+    assert (wm.rollout(z, s, a) - wm.rollout(z, moved, a)).abs().max() > 1e-4
+
+
+def test_batch_of_candidates_equals_one_by_one(wm: WorldModel) -> None:
+    z, s = context()
+    z_goal = normalise(torch.randn(E, N, D))
+    per, horizon = 3, 2
+    a = actions(E * per, horizon)
+    cost = wm.planning_cost(z, s, z_goal, horizon)(a)
+    assert cost.shape == (E * per,)
+    for row in range(E * per):
+        e = row // per
+        last = wm.rollout(z[e:e + 1], s[e:e + 1], a[row:row + 1], use_cache=False)[:, -1]
+        expected = WorldModel.energy(last, z_goal[e:e + 1])
+        torch.testing.assert_close(cost[row:row + 1], expected, atol=1e-5, rtol=0)
+    # The same candidates through the batched rollout with shared context rows.
+    shared = wm.rollout(z, s, a)[:, -1]
+    torch.testing.assert_close(WorldModel.energy(shared, z_goal), cost, atol=1e-5, rtol=0)
+
+
+def test_planning_cost_with_one_goal_and_one_frame(wm: WorldModel) -> None:
+    z, s = context(episodes=1, steps=1)
+    cost_fn = wm.planning_cost(z, s, z[:, 0], horizon=1)
+    assert cost_fn(actions(5, 1)).shape == (5,)
+    with pytest.raises(ValueError, match="horizon|actions"):
+        cost_fn(actions(5, 2))
+
+
+def test_planning_cost_is_differentiable_in_actions(wm: WorldModel) -> None:
+    z, s = context()
+    a = actions(E * 2, 1).requires_grad_(True)
+    cost = wm.planning_cost(z, s, z[:, -1], horizon=1)(a)
+    cost.sum().backward()
+    assert a.grad is not None and torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
+    assert all(not p.requires_grad for p in wm.parameters())
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", "cosine"])
+def test_energy_nonnegative_and_zero_on_identity(metric: str) -> None:
+    z = normalise(torch.randn(4, N, D))
+    e = WorldModel.energy(z, z, metric)
+    assert e.shape == (4,)
+    torch.testing.assert_close(e, torch.zeros(4), atol=1e-6, rtol=0)
+    other = WorldModel.energy(z, normalise(torch.randn(1, N, D)), metric)  # one goal for all rows
+    assert other.shape == (4,) and torch.all(other > 0)
+
+
+def test_energy_l1_is_mean_absolute_difference() -> None:
+    z, g = torch.zeros(1, 2, 3), torch.ones(1, 2, 3)
+    assert WorldModel.energy(z, 2 * g).item() == 2.0
+    with pytest.raises(ValueError, match="metric"):
+        WorldModel.energy(z, g, "l3")
+
+
+def test_random_is_reproducible_and_from_checkpoint_round_trips(tmp_path: Path) -> None:
+    a, b = WorldModel.random("micro", "micro", seed=3), WorldModel.random("micro", "micro", seed=3)
+    frames = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    torch.testing.assert_close(a.encode(frames), b.encode(frames), atol=0, rtol=0)
+    save_model(a.encoder, tmp_path / "encoder.safetensors")
+    save_model(a.predictor, tmp_path / "predictor.safetensors")
+    c = WorldModel.from_checkpoint(tmp_path)
+    z = a.encode(frames)[:, None]
+    s = torch.zeros(2, 1, 7)
+    torch.testing.assert_close(c.rollout(z, s, actions(2, 2)), a.rollout(z, s, actions(2, 2)), atol=0, rtol=0)
+
+
+def test_random_with_other_image_size() -> None:
+    wm = WorldModel.random("micro", "micro", image_size=32)
+    assert wm.encode(np.zeros((1, 40, 40, 3), np.uint8)).shape == (1, 16, 96)
+
+
+def test_mismatched_models_are_refused() -> None:
+    with pytest.raises(ValueError, match="input_dim"):
+        WorldModel(VisionTransformer(ENCODER_CONFIGS["micro"]), ACPredictor(PREDICTOR_CONFIGS["tiny"]))
