@@ -222,6 +222,11 @@ class ClipDataset(_WindowDataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {k: v[0] for k, v in self.get_batch([index]).items()}
 
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        """What a DataLoader fetches per batch: one vectorised gather, split into items for collate."""
+        batch = self.get_batch(indices)
+        return [{k: v[j] for k, v in batch.items()} for j in range(len(indices))]
+
 
 class FrameDataset(_WindowDataset):
     """Frames for encoder pretraining: an item is uint8 (num_frames, H, W, 3), every `frame_skip`-th frame.
@@ -250,3 +255,6 @@ class FrameDataset(_WindowDataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return self.get_batch([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[torch.Tensor]:
+        return list(self.get_batch(indices))
