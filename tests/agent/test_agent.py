@@ -159,3 +159,22 @@ def test_latent_cost_model_adapter() -> None:
     assert np.allclose(action[:3], 0.01, atol=0.01)
     assert wm.calls == [("encode", (1, 8, 8, 3)), ("encode", (1, 8, 8, 3)),
                         ("planning_cost", (1, 1, 4, 3), (1, 1, 7), 2)]
+
+
+def test_latent_cost_model_on_a_random_world_model() -> None:
+    wm_module = pytest.importorskip("ami_robot.world_model")
+    wm = wm_module.WorldModel.random(seed=0)
+    agent = MPCAgent(LatentCostModel(wm), CEMConfig.cpu_default(samples=16, iterations=2, horizon=2))
+    rng = np.random.default_rng(0)
+    goal = rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)  # not square: the model crops
+    obs = {"pixels": rng.integers(0, 256, (80, 96, 3), dtype=np.uint8), "state": np.zeros(7, np.float32)}
+    agent.reset(goal)
+    a1, a2 = agent.act(obs), agent.act(obs)
+    assert a1.shape == a2.shape == (7,) and np.isfinite(a1).all()
+    assert len(agent.energies) == 2 and all(e > 0 for e in agent.energies)
+    # the energy of the plan is the model's: rollout + energy, the plain way
+    z = wm.encode(obs["pixels"][None])
+    z_goal = wm.encode(goal[None])
+    plan = agent.plan[None]
+    direct = wm.energy(wm.rollout(z[:, None], torch.zeros(1, 1, 7), plan)[:, -1], z_goal)
+    assert direct.item() == pytest.approx(agent.energies[-1], rel=1e-4)
