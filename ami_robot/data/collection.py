@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ class CollectStats:
     frames: int  # frames collected by this call
     seconds: float  # wall time of the collection loop (workers started, shards written)
     success: dict[str, float]  # "task/policy" -> fraction of collected episodes ending in task success
+    failed: dict[int, str] = field(default_factory=dict)  # id -> error; not stored, retried on resume
 
     @property
     def episodes_per_s(self) -> float:
@@ -150,8 +152,11 @@ def make_vector_env(cfg: CollectConfig) -> VectorEnv:
     return AsyncVectorEnv(fns, context=cfg.start_method, autoreset_mode=AutoresetMode.DISABLED)
 
 
-def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> list[Episode]:
-    """Reset the first len(batch) workers with their plans, step them to the end, return the episodes."""
+def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> tuple[list[Episode], dict[int, str]]:
+    """Reset the first len(batch) workers with their plans and step them to the end.
+
+    Returns the finished episodes and, for episodes whose env raised, id -> error (they are dropped).
+    """
     n = vec.num_envs
     mask = np.zeros(n, dtype=bool)
     mask[: len(batch)] = True
@@ -161,10 +166,15 @@ def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> list[Episode]:
     objects = [[info["object_pos"][j]] for j in range(len(batch))]
     actions: list[list[np.ndarray]] = [[] for _ in batch]
     success = [False] * len(batch)
+    errors = {plan["id"]: str(info["error"][j]) for j, plan in enumerate(batch) if info["error"][j]}
     idle = np.zeros(n, dtype=np.int64)
     for _ in range(max(plan["steps"] for plan in batch)):
+        if len(errors) == len(batch):
+            break
         obs, _, _, _, step_info = vec.step(idle)
-        for j in range(len(batch)):
+        for j, plan in enumerate(batch):
+            if step_info["error"][j]:
+                errors[plan["id"]] = str(step_info["error"][j])
             if step_info["active"][j]:
                 frames[j].append(obs["pixels"][j])
                 states[j].append(obs["state"][j])
@@ -173,6 +183,8 @@ def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> list[Episode]:
                 success[j] = bool(step_info["success"][j])
     episodes = []
     for j, plan in enumerate(batch):
+        if plan["id"] in errors:
+            continue
         meta = {
             "task": plan["task"], "seed": plan["seed"], "policy": plan["policy"], "steps": len(actions[j]),
             "success": success[j], "object_kind": str(info["object_kind"][j]),
@@ -185,7 +197,7 @@ def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> list[Episode]:
             actions=np.stack(actions[j]).astype(np.float32), meta=meta,
             extras={"object_pos": np.stack(objects[j]).astype(np.float32)},  # privileged, for diagnostics
         ))
-    return episodes
+    return episodes, errors
 
 
 def collect(cfg: CollectConfig, progress: bool = False) -> CollectStats:
@@ -193,6 +205,7 @@ def collect(cfg: CollectConfig, progress: bool = False) -> CollectStats:
     start = time.perf_counter()
     collected = frames = 0
     outcomes: dict[str, list[bool]] = {}
+    failed: dict[int, str] = {}
     with ShardWriter(cfg.out_dir, cfg.settings(), cfg.episodes_per_shard, cfg.compresslevel) as writer:
         done = writer.done_ids
         todo = [plan_episode(cfg, i) for i in range(cfg.episodes) if i not in done]
@@ -202,7 +215,11 @@ def collect(cfg: CollectConfig, progress: bool = False) -> CollectStats:
             bar = _progress_bar(len(todo), progress)
             try:
                 for batch in _rounds(todo, vec.num_envs):
-                    for ep in _run_round(vec, batch):
+                    episodes, errors = _run_round(vec, batch)
+                    for ep_id, error in errors.items():
+                        warnings.warn(f"episode {ep_id} failed and is not stored ({error})", stacklevel=2)
+                    failed.update(errors)
+                    for ep in episodes:
                         writer.add(ep)
                         collected += 1
                         frames += len(ep.frames)
@@ -215,7 +232,7 @@ def collect(cfg: CollectConfig, progress: bool = False) -> CollectStats:
                     bar.close()
                 vec.close()
     success = {k: float(np.mean(v)) for k, v in sorted(outcomes.items())}
-    return CollectStats(collected, already, frames, time.perf_counter() - start, success)
+    return CollectStats(collected, already, frames, time.perf_counter() - start, success, failed)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

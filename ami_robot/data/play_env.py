@@ -59,40 +59,58 @@ class PlayEnv(gym.Env):
         if self.index not in plans:
             raise ValueError(f"PlayEnv {self.index}: reset needs options['plans'][{self.index}]")
         plan = plans[self.index]
-        self._env = self._task_env(plan["task"])
-        obs, info = self._env.reset(seed=int(plan["seed"]))
-        rng = np.random.default_rng(plan["rng"])
-        self._policy = make_policy(plan["policy"], self._env, rng, self.play, int(plan["steps"]))
+        self._left = 0
+        try:
+            self._env = self._task_env(plan["task"])
+            obs, info = self._env.reset(seed=int(plan["seed"]))
+            rng = np.random.default_rng(plan["rng"])
+            self._policy = make_policy(plan["policy"], self._env, rng, self.play, int(plan["steps"]))
+        except Exception as exc:  # one broken episode must not stop the collection: report it instead
+            return dict(self._obs), self._reset_info(plan, {}, error=f"reset: {type(exc).__name__}: {exc}")
         self._obs = {"pixels": obs["pixels"], "state": obs["state"]}
         self._info = info
         self._left = int(plan["steps"])
-        color = np.asarray(info.get("object_color", np.zeros(3)), np.float32)
-        return dict(self._obs), {
+        return dict(self._obs), self._reset_info(plan, info, error="")
+
+    @staticmethod
+    def _reset_info(plan: dict[str, Any], info: dict[str, Any], error: str) -> dict[str, Any]:
+        return {
             "episode": int(plan["id"]),
             "object_kind": str(info.get("object_kind", "")),
             "object_size": float(info.get("object_size", 0.0)),
-            "object_color": color,
-            "goal_realised": bool(info.get("goal_realised", True)),
-            "object_pos": np.asarray(info["object_pos"], np.float32),
+            "object_color": np.asarray(info.get("object_color", np.zeros(3)), np.float32),
+            "goal_realised": bool(info.get("goal_realised", False)),
+            "object_pos": np.asarray(info.get("object_pos", np.zeros(3)), np.float32),
+            "error": error,  # "" when the episode started
         }
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        if self._left <= 0 or self._env is None or self._policy is None:
-            # an idle worker (its episode is over, or none was given): nothing moves
-            return dict(self._obs), 0.0, False, False, {
-                "action": np.zeros(7, np.float32), "active": False, "success": False,
-                "object_pos": np.asarray(self._info.get("object_pos", np.zeros(3)), np.float32),
-            }
-        commanded = self._policy.act(self._obs, self._info)
-        obs, _, terminated, truncated, info = self._env.step(commanded)
-        self._obs = {"pixels": obs["pixels"], "state": obs["state"]}
-        self._info = info
-        self._left = 0 if terminated or truncated else self._left - 1
-        return dict(self._obs), 0.0, bool(terminated), False, {
-            "action": np.asarray(commanded, np.float32),
-            "active": True,
-            "success": bool(info.get("success", False)),
-            "object_pos": np.asarray(info["object_pos"], np.float32),
+        error = ""
+        if self._left > 0 and self._env is not None and self._policy is not None:
+            try:
+                commanded = self._policy.act(self._obs, self._info)
+                obs, _, terminated, truncated, info = self._env.step(commanded)
+            except Exception as exc:  # reported to the collector, which drops this episode
+                error = f"step: {type(exc).__name__}: {exc}"
+                self._left = 0
+            else:
+                self._obs = {"pixels": obs["pixels"], "state": obs["state"]}
+                self._info = info
+                self._left = 0 if terminated or truncated else self._left - 1
+                return dict(self._obs), 0.0, bool(terminated), False, {
+                    "action": np.asarray(commanded, np.float32),
+                    "active": True,
+                    "success": bool(info.get("success", False)),
+                    "object_pos": np.asarray(info["object_pos"], np.float32),
+                    "error": "",
+                }
+        # idle (the episode is over, none was given, or it just failed): nothing moves
+        return dict(self._obs), 0.0, False, False, {
+            "action": np.zeros(7, np.float32),
+            "active": False,
+            "success": False,
+            "object_pos": np.asarray(self._info.get("object_pos", np.zeros(3)), np.float32),
+            "error": error,
         }
 
     def close(self) -> None:

@@ -131,3 +131,33 @@ def test_every_policy_kind_runs_within_bounds(tmp_path: Path, kind: str) -> None
     assert [m["policy"] for m in data.meta] == [kind, kind]
     assert np.all(np.abs(data.actions) <= np.array(ACTION_HIGH) + 1e-6)
     assert np.abs(data.actions[:, :3]).max() > 0.005  # the arm was driven
+
+
+def test_a_failing_episode_is_reported_and_the_rest_collected(tmp_path: Path, monkeypatch) -> None:
+    from ami_robot.data import policies
+
+    calls = {"n": 0}
+    act = policies.RandomWalk.act
+
+    def flaky(self, obs, info):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the second step of the second episode
+            raise FloatingPointError("simulated blow-up")
+        return act(self, obs, info)
+
+    monkeypatch.setattr(policies.RandomWalk, "act", flaky)
+    cfg = CollectConfig(out_dir=str(tmp_path), episodes=3, mix={"random": 1.0}, num_workers=0, **TINY)
+    with pytest.warns(UserWarning, match=r"episode 1 failed and is not stored \(step: FloatingPointError"):
+        stats = collect(cfg)
+    assert stats.collected == 2 and list(stats.failed) == [1]
+    assert sorted(load_trajectories(tmp_path).episode_ids) == [0, 2]
+    monkeypatch.undo()
+    assert collect(cfg).collected == 1  # the resume retries it
+
+
+def test_an_env_that_cannot_start_fails_every_episode_loudly(tmp_path: Path) -> None:
+    bad = {"object_kind": "pyramid"}
+    cfg = CollectConfig(out_dir=str(tmp_path), episodes=2, num_workers=0, env_kwargs=bad, **TINY)
+    with pytest.warns(UserWarning, match="failed and is not stored \\(reset: ValueError"):
+        stats = collect(cfg)
+    assert stats.collected == 0 and sorted(stats.failed) == [0, 1]
