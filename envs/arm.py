@@ -7,6 +7,7 @@ renders the goal frame(s), validates actions and renders observations.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,22 @@ from ami_robot.envs.specs import ACTION_HIGH, ACTION_LOW, TASK_SPECS, TaskSpec
 from gymnasium import spaces
 
 GOAL_TRIES = 5  # goal samples tried before keeping the last realised state anyway
+STATE_LOW = (-1.0, -1.0, -0.5, -np.pi, -np.pi / 2, -np.pi, 0.0)
+STATE_HIGH = (1.0, 1.0, 1.5, np.pi, np.pi / 2, np.pi, 1.0)
+_RENDERING_PID: list[int] = []  # the process that first created an OpenGL context
+
+
+def _new_renderer(model: mujoco.MjModel, size: int) -> mujoco.Renderer:
+    """A renderer, refusing (instead of hanging) in a child forked after its parent rendered."""
+    if _RENDERING_PID and _RENDERING_PID[0] != os.getpid():
+        raise RuntimeError(
+            "this process was forked after its parent created an OpenGL (EGL) context, which deadlocks; "
+            "create vector environments before rendering in the parent, or use a 'spawn' / 'forkserver' "
+            "context, e.g. gymnasium.make_vec(..., vectorization_mode='async', "
+            "vector_kwargs={'context': 'forkserver'})"
+        )
+    _RENDERING_PID[:] = [os.getpid()]
+    return mujoco.Renderer(model, size, size)
 
 
 class ArmEnv(gym.Env):
@@ -59,11 +76,15 @@ class ArmEnv(gym.Env):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if not 16 <= image_size <= 512 or (render_size is not None and not 16 <= render_size <= 512):
             raise ValueError("image_size and render_size must be in [16, 512] px")
-        regions = {k: v for k, v in (("start_region", start_region), ("goal_region", goal_region)) if v is not None}
+        regions = {"start_region": start_region, "goal_region": goal_region}
         self.randomization = RandomizationConfig(
-            object_kind=object_kind, object_size_range=tuple(object_size_range), palette=as_palette(palette),
-            camera_pos_jitter=camera_pos_jitter, camera_rot_jitter=camera_rot_jitter, light_jitter=light_jitter,
-            **regions,
+            object_kind=object_kind,
+            object_size_range=tuple(object_size_range),
+            palette=as_palette(palette),
+            camera_pos_jitter=camera_pos_jitter,
+            camera_rot_jitter=camera_rot_jitter,
+            light_jitter=light_jitter,
+            **{name: region for name, region in regions.items() if region is not None},
         )
         self.task_spec: TaskSpec = TASK_SPECS[self.task_name]
         self.render_mode = render_mode
@@ -82,7 +103,8 @@ class ArmEnv(gym.Env):
         image = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
         self.observation_space = spaces.Dict({
             "pixels": image,
-            "state": spaces.Box(-np.inf, np.inf, (7,), np.float32),
+            # TCP xyz within the arm's reach (m), extrinsic xyz Euler (rad), gripper closure
+            "state": spaces.Box(np.array(STATE_LOW, np.float32), np.array(STATE_HIGH, np.float32)),
             "goal_pixels": image,
         })
         self.episode: EpisodeSample | None = None
@@ -141,7 +163,7 @@ class ArmEnv(gym.Env):
         if self.render_size == self.image_size:
             return self._pixels.copy()
         if self._big_renderer is None:
-            self._big_renderer = mujoco.Renderer(self.model, self.render_size, self.render_size)
+            self._big_renderer = _new_renderer(self.model, self.render_size)
         self._big_renderer.update_scene(self.sim.data, camera=self._camera)
         return self._big_renderer.render()
 
@@ -153,7 +175,8 @@ class ArmEnv(gym.Env):
 
     def _get_obs(self) -> dict[str, np.ndarray]:
         self._pixels = self._render(self.sim)
-        return {"pixels": self._pixels, "state": self.sim.robot_state(), "goal_pixels": self._goal_pixels.copy()}
+        state = self.sim.robot_state()
+        return {"pixels": self._pixels, "state": state, "goal_pixels": self._goal_pixels.copy()}
 
     # ------------------------------------------------------------------ planner API
     def get_sim_state(self) -> np.ndarray:
@@ -183,7 +206,7 @@ class ArmEnv(gym.Env):
     # ------------------------------------------------------------------ internals
     def _render(self, sim: ArmSim) -> np.ndarray:
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
+            self._renderer = _new_renderer(self.model, self.image_size)
         self._renderer.update_scene(sim.data, camera=self._camera)
         return self._renderer.render()
 
@@ -195,7 +218,7 @@ class ArmEnv(gym.Env):
             raise ValueError(f"action must be a float array, got dtype {array.dtype}")
         bad = np.flatnonzero(~np.isfinite(array))
         if bad.size:
-            raise ValueError(f"action has non-finite entries at indices {bad.tolist()}: {array[bad].tolist()}")
+            raise ValueError(f"action has NaN or inf at indices {bad.tolist()}: {array[bad].tolist()}")
         array = array.astype(np.float64)
         clipped = np.clip(array, ACTION_LOW, ACTION_HIGH)
         return clipped, bool(np.any(clipped != array))

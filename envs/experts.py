@@ -72,11 +72,12 @@ class TaskScript:
         self, where: Callable[[], np.ndarray], yaw: float, grip: float, tol: float, max_steps: int,
         rot_tol: float = np.inf,
     ) -> Iterator[np.ndarray]:
-        """Go to where() (re-read every step) until the TCP is within tol (and rot_tol) of it, or max_steps."""
+        """Go to where() (re-read each step) until the TCP is within tol (and rot_tol) of it, or max_steps."""
         wanted = Rotation.from_euler("z", yaw) * DOWN
         for _ in range(max_steps):
             pos = where()
-            near = np.linalg.norm(self.sim.tcp_pos() - pos) < tol and np.linalg.norm(self.sim.target_pos - pos) < tol
+            tcp, target = self.sim.tcp_pos(), self.sim.target_pos
+            near = max(np.linalg.norm(tcp - pos), np.linalg.norm(target - pos)) < tol
             if near and (wanted * self.sim.tcp_rotation().inv()).magnitude() < rot_tol:
                 return
             yield self._action(pos, yaw, grip)

@@ -61,10 +61,11 @@ class RandomizationConfig:
 
     def __post_init__(self) -> None:
         if self.object_kind not in (*OBJECT_KINDS, "random"):
-            raise ValueError(f"object_kind must be one of {(*OBJECT_KINDS, 'random')}, got {self.object_kind!r}")
+            kinds = (*OBJECT_KINDS, "random")
+            raise ValueError(f"object_kind must be one of {kinds}, got {self.object_kind!r}")
         lo, hi = self.object_size_range
         if not 0.02 <= lo <= hi <= 0.07:
-            raise ValueError(f"object_size_range must satisfy 0.02 <= lo <= hi <= 0.07 m, got {self.object_size_range}")
+            raise ValueError(f"object_size_range needs 0.02 <= lo <= hi <= 0.07 m, got {(lo, hi)}")
         if isinstance(self.palette, str):
             if self.palette not in PALETTES:
                 raise ValueError(f"unknown palette {self.palette!r}; named palettes: {sorted(PALETTES)}")

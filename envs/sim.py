@@ -48,6 +48,37 @@ SERVO_TIME = 0.1  # s: kv / kp of every arm servo (450/4500 = 350/3500 = 200/200
 # mj_getState spec of the full physics snapshot (time, qpos, qvel, act, ctrl, warmstart, ...)
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 DOWN = Rotation.from_euler("x", np.pi)  # the TCP pointing at the table, fingers closing along y
+DOWN_QUAT = DOWN.as_quat(scalar_first=True)
+DOWN_INV_QUAT = DOWN.inv().as_quat(scalar_first=True)
+
+
+# Rotation conventions are scipy's (extrinsic "xyz" Euler; tests/envs checks these against
+# scipy.spatial.transform.Rotation); MuJoCo's own functions are used because they are ~20x faster
+# than building Rotation objects, and these run every control step.
+def euler_to_quat(euler: np.ndarray) -> np.ndarray:
+    """Quaternion (w x y z) of extrinsic xyz Euler angles (scipy's "xyz"; MuJoCo's "XYZ")."""
+    quat = np.zeros(4)
+    mujoco.mju_euler2Quat(quat, np.asarray(euler, np.float64), "XYZ")
+    return quat
+
+
+def matrix_to_euler(mat: np.ndarray) -> np.ndarray:
+    """Extrinsic xyz Euler angles of a rotation matrix R = Rz(c) Ry(b) Rx(a), as scipy's as_euler("xyz").
+
+    Exact away from pitch b = +-pi/2, which the orientation limits keep the TCP far from.
+    """
+    return np.array([
+        np.arctan2(mat[2, 1], mat[2, 2]),
+        np.arcsin(np.clip(-mat[2, 0], -1.0, 1.0)),
+        np.arctan2(mat[1, 0], mat[0, 0]),
+    ])
+
+
+def quat_to_euler(quat: np.ndarray) -> np.ndarray:
+    """Extrinsic xyz Euler angles of a quaternion (w x y z)."""
+    mat = np.zeros(9)
+    mujoco.mju_quat2Mat(mat, quat)
+    return matrix_to_euler(mat.reshape(3, 3))
 
 
 def load_model() -> mujoco.MjModel:
@@ -132,10 +163,16 @@ class ArmSim:
         self._start_pos[:] = self.target_pos
         self._start_quat[:] = self.target_quat
         self.target_pos[:] = np.clip(self.target_pos + action[:3], self._ws_low, self._ws_high)
-        rot = Rotation.from_euler("xyz", action[3:6]) * Rotation.from_quat(self.target_quat, scalar_first=True)
+        quat = self.target_quat
+        mujoco.mju_mulQuat(quat, euler_to_quat(action[3:6]), self._start_quat)  # R_delta * R
         # keep the orientation reachable: relative to pointing down, as extrinsic xyz Euler, clipped
-        rel = np.clip((rot * DOWN.inv()).as_euler("xyz"), -self._rot_limit, self._rot_limit)
-        self.target_quat[:] = (Rotation.from_euler("xyz", rel) * DOWN).as_quat(scalar_first=True)
+        rel = np.zeros(4)
+        mujoco.mju_mulQuat(rel, quat, DOWN_INV_QUAT)
+        euler = quat_to_euler(rel)
+        clipped = np.clip(euler, -self._rot_limit, self._rot_limit)
+        if np.any(clipped != euler):
+            mujoco.mju_mulQuat(quat, euler_to_quat(clipped), DOWN_QUAT)
+        mujoco.mju_normalize4(quat)
         self.gripper_cmd = float(np.clip(self.gripper_cmd + action[6], 0.0, 1.0))
 
     def simulate(self) -> None:
@@ -239,7 +276,7 @@ class ArmSim:
 
     def robot_state(self) -> np.ndarray:
         """float32[7]: TCP xyz (base frame), TCP extrinsic xyz Euler, gripper state."""
-        euler = self.tcp_rotation().as_euler("xyz")
+        euler = matrix_to_euler(self.data.site_xmat[self.tcp_id].reshape(3, 3))
         return np.concatenate([self.tcp_pos(), euler, [self.gripper_state()]]).astype(np.float32)
 
     def task_state(self) -> np.ndarray:

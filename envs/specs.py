@@ -56,7 +56,9 @@ class TaskSpec:
 
 TASK_SPECS: dict[str, TaskSpec] = {
     "Reach": TaskSpec("Reach", 30, 0.04, "end-effector within 4 cm of the goal position"),
-    "Grasp": TaskSpec("Grasp", 40, 0.05, "object lifted >= 5 cm above the table and held between the fingers"),
+    "Grasp": TaskSpec(
+        "Grasp", 40, 0.05, "object lifted >= 5 cm above the table and held between the fingers"
+    ),
     "Push": TaskSpec("Push", 60, 0.04, "object within 4 cm of its goal position on the table"),
     "PickPlace": TaskSpec(
         "PickPlace", 80, 0.04,
