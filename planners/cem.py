@@ -47,12 +47,13 @@ class CEMConfig:
 
     @classmethod
     def cpu_default(cls, **overrides) -> CEMConfig:
-        """Our shipped setting: 100 x 3 = 300 candidate evaluations instead of 8000, sized for
-        <= 1 s per planning step of the default (tiny, 64 px) world model on 2 CPU cores, where
-        one candidate step costs ~2-3 ms (benchmarks/bench_planners.py). Fewer samples and
-        iterations, everything else as in the paper; the lead tunes it.
+        """Our shipped setting: 64 x 3 = 192 candidate evaluations instead of 8000, for <= 1 s
+        per planning step of the default (tiny, 64 px) world model on 2 CPU cores. One candidate
+        step costs ~0.24 GFLOP there (benchmarks/bench_planners.py counts them), so 192 of them
+        need ~46 GFLOP/s; CEM ran at ~0.6x the machine's fp32 matmul rate in that benchmark.
+        Everything but samples and iterations is the paper's; the lead tunes it.
         """
-        return replace(cls(samples=100, iterations=3), **overrides)
+        return replace(cls(samples=64, iterations=3), **overrides)
 
 @torch.no_grad()  # sampling needs no autograd graph, even through a model with grads on
 def cem(
