@@ -68,9 +68,11 @@ class Attention(nn.Module):
         past: keys/values of earlier tokens of the same rows; prefix: shared by groups of rows.
         """
         b, n, d = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # (B, h, n, hd) each
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads)  # (B, n, 3, h, hd)
+        # tables (n, hd), or (B, n, hd) when each row has its own positions (masked JEPA training)
+        tables = cos[..., None, None, :], sin[..., None, None, :]
+        qk = apply_rope(qkv[:, :, :2], *tables)  # (B, n, 2, h, hd): q and k in one pass
+        q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
         k_all, v_all = (k, v) if past is None else (torch.cat([past[0], k], 2), torch.cat([past[1], v], 2))
         y = attend(q, k_all, v_all, mask, prefix)  # (B, h, n, hd)
         y = y.transpose(1, 2).reshape(b, n, d)  # (B, n, D)

@@ -71,10 +71,11 @@ def grid_positions(steps: int, height: int, width: int, t0: int = 0,
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate queries or keys x (..., n, hd) with tables (n, hd): x cos + swap(x) sin.
+    """Rotate queries or keys x (..., hd) with tables that broadcast to it: x cos + swap(x) sin.
 
-    swap maps each adjacent pair (x0, x1) to (-x1, x0).
+    swap maps each adjacent pair (x0, x1) to (-x1, x0). The sign is folded into the (small)
+    sin table so that the big tensor takes three passes: flip, multiply, multiply-add.
     """
-    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)  # (..., n, hd/2) each
-    swapped = torch.stack((-x2, x1), dim=-1).flatten(-2)  # (..., n, hd)
-    return x * cos + swapped * sin
+    sign = torch.tensor([-1.0, 1.0], dtype=sin.dtype, device=sin.device).repeat(sin.shape[-1] // 2)
+    flipped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (..., hd): pairs (x1, x0)
+    return torch.addcmul(x * cos, flipped, sin * sign)
