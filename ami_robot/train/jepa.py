@@ -47,7 +47,7 @@ def encode_visible(encoder: VisionTransformer, video: torch.Tensor, keep: torch.
     grid = (t // c.tubelet_size, h // c.patch_size, w // c.patch_size)
     x = _gather_tokens(encoder.patch_embed(video), keep)  # (B, n, D)
     cos, sin = _grid_tables(c.head_dim, grid, x.device, x.dtype)
-    cos, sin = cos[keep][:, None], sin[keep][:, None]  # (B, 1, n, hd): one table per sample
+    cos, sin = cos[keep], sin[keep]  # (B, n, hd): one table per sample
     for block in encoder.blocks:
         x, _ = block(x, cos, sin)
     return encoder.norm(x)
@@ -73,7 +73,7 @@ class MaskPredictor(nn.Module):
         x = torch.cat([self.embed(context), self.mask_token.expand(b, nt, -1)], dim=1)  # (B, nc+nt, d)
         idx = torch.cat([context_idx, target_idx], dim=1)  # (B, nc+nt)
         cos, sin = _grid_tables(x.shape[-1] // self.heads, grid, x.device, x.dtype)
-        cos, sin = cos[idx][:, None], sin[idx][:, None]  # (B, 1, nc+nt, hd)
+        cos, sin = cos[idx], sin[idx]  # (B, nc+nt, hd)
         for block in self.blocks:
             x, _ = block(x, cos, sin)
         return self.proj(self.norm(x[:, -nt:]))  # (B, nt, Din)
