@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .core import GRIPPER_DIM, ActionSpace, CostFn, gaussian, initial_mean, output, score
+from .core import GRIPPER_DIM, ActionSpace, CostFn, Generators, gaussian, initial_mean, output, score
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def cem(
     *,
     init_mean: torch.Tensor | None = None,
     num_problems: int | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Plan (H, A), or (E, H, A) for E problems (num_problems or a leading dim on init_mean).

@@ -9,6 +9,7 @@ problem `e`), and the planner returns `(E, H, A)`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +19,28 @@ ACTION_DIM = 7
 XYZ_DIMS = (0, 1, 2)
 ROTATION_DIMS = (3, 4, 5)
 GRIPPER_DIM = 6
+
+
+# One generator for all problems, or one per problem: then each problem's noise is drawn from its
+# own generator, so a problem's plan does not depend on which other problems share its batch.
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+
+def draw(kind: str, shape: tuple[int, ...], generator: Generators, device: torch.device | None,
+         dtype: torch.dtype) -> torch.Tensor:
+    """Standard normal ("randn") or uniform [0, 1) ("rand") noise of `shape` = (E, ...)."""
+    fn = torch.randn if kind == "randn" else torch.rand
+    if generator is None or isinstance(generator, torch.Generator):
+        return fn(shape, generator=generator, device=device, dtype=dtype)
+    if len(generator) != shape[0]:
+        raise ValueError(f"got {len(generator)} generators for {shape[0]} problems; give one per problem")
+    return torch.stack([fn(shape[1:], generator=g, device=device, dtype=dtype) for g in generator])
+
+
+def generator_device(generator: Generators) -> torch.device | None:
+    if generator is None:
+        return None
+    return generator.device if isinstance(generator, torch.Generator) else generator[0].device
 
 
 class CostFn(Protocol):
@@ -107,7 +130,7 @@ def initial_mean(
     num_problems: int | None,
     space: ActionSpace,
     device: torch.device | str | None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> tuple[torch.Tensor, bool]:
     """The starting mean (E, H, A), projected into the box, and whether the caller gave one problem.
 
@@ -117,7 +140,7 @@ def initial_mean(
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     if init_mean is None:
-        device = device if device is not None else (generator.device if generator is not None else None)
+        device = device if device is not None else generator_device(generator)
         e = 1 if num_problems is None else num_problems
         mean = torch.zeros(e, horizon, ACTION_DIM, device=device)
         single = num_problems is None
@@ -155,11 +178,10 @@ def score(cost_fn: CostFn, samples: torch.Tensor) -> torch.Tensor:
     return torch.where(finite, cost, torch.full_like(cost, float("inf")))  # (E, S)
 
 
-def gaussian(mean: torch.Tensor, std: torch.Tensor, samples: int,
-             generator: torch.Generator | None) -> torch.Tensor:
+def gaussian(mean: torch.Tensor, std: torch.Tensor, samples: int, generator: Generators) -> torch.Tensor:
     """Draw `samples` sequences around mean (E, H, A) with std (E, H, A) -> (E, S, H, A)."""
     e, h, a = mean.shape
-    eps = torch.randn(e, samples, h, a, generator=generator, device=mean.device, dtype=mean.dtype)
+    eps = draw("randn", (e, samples, h, a), generator, mean.device, mean.dtype)
     return mean[:, None] + std[:, None] * eps  # (E, S, H, A)
 
 

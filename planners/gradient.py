@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .core import ActionSpace, CostFn, initial_mean, output, score
+from .core import ActionSpace, CostFn, Generators, draw, initial_mean, output, score
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def gradient_descent(
     *,
     init_mean: torch.Tensor | None = None,
     num_problems: int | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Plan (H, A), or (E, H, A) for E problems; one batched cost and backward per step.
@@ -50,7 +50,7 @@ def gradient_descent(
     # pinned dims (half-width 0) stay exactly 0.
     width = space.half_width(mean.device).to(mean.dtype)  # (A,)
     u0 = torch.where(width > 0, mean / width.clamp_min(1e-12), torch.zeros_like(mean))  # (E, H, A)
-    starts = torch.rand(e, cfg.starts, h, a, generator=generator, device=mean.device, dtype=mean.dtype)
+    starts = draw("rand", (e, cfg.starts, h, a), generator, mean.device, mean.dtype)
     starts = 2 * starts - 1
     starts[:, 0] = u0  # (E, S, H, A)
     u = starts.requires_grad_(True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .core import ActionSpace, CostFn, gaussian, initial_mean, output, score
+from .core import ActionSpace, CostFn, Generators, gaussian, initial_mean, output, score
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def mppi(
     *,
     init_mean: torch.Tensor | None = None,
     num_problems: int | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Plan (H, A), or (E, H, A) for E problems; one batched cost call per iteration."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .core import ActionSpace, CostFn, initial_mean, output, score
+from .core import ActionSpace, CostFn, Generators, draw, initial_mean, output, score
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def random_shooting(
     *,
     init_mean: torch.Tensor | None = None,
     num_problems: int | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Plan (H, A), or (E, H, A) for E problems; one batched cost call in all."""
@@ -40,7 +40,7 @@ def random_shooting(
     e, h, a = mean.shape
     width = space.half_width(mean.device).to(mean.dtype)  # (A,)
     # sample: uniform in the box (pinned dims 0); candidate 0 is the initial mean (warm start)
-    u = torch.rand(e, cfg.samples, h, a, generator=generator, device=mean.device, dtype=mean.dtype)
+    u = draw("rand", (e, cfg.samples, h, a), generator, mean.device, mean.dtype)
     samples = (2 * u - 1) * width  # (E, S, H, A)
     samples[:, 0] = mean
     # score

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from ami_robot.planners import ActionSpace
 
 SAMPLED = [0, 1, 2, 6]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from planner_costs import TARGET, bowl, last_step, normalised, rastrigin, reach, seeded
+
 from ami_robot.planners import (
     CEMConfig,
     GradientConfig,
@@ -17,7 +19,6 @@ from ami_robot.planners import (
     RandomShootingConfig,
     plan,
 )
-from planner_costs import TARGET, bowl, last_step, normalised, rastrigin, reach, seeded
 
 CONFIGS = {"cem": CEMConfig, "mppi": MPPIConfig, "gradient": GradientConfig,
            "random_shooting": RandomShootingConfig}

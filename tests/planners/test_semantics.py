@@ -7,6 +7,8 @@ import dataclasses
 
 import pytest
 import torch
+from planner_costs import SCALE, TARGET, bowl, normalised, seeded
+
 from ami_robot.planners import (
     PLANNERS,
     ActionSpace,
@@ -18,7 +20,6 @@ from ami_robot.planners import (
     plan,
     shift_plan,
 )
-from planner_costs import SCALE, TARGET, bowl, normalised, seeded
 
 # Small budgets: these tests check behaviour, not optimisation quality.
 SMALL = {
