@@ -14,6 +14,8 @@ import os
 # Headless rendering: EGL unless the user chose otherwise. Must happen before mujoco is imported.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from gymnasium.envs.registration import register, registry  # noqa: E402
+
 from ami_robot.envs.arm import ArmEnv  # noqa: E402
 from ami_robot.envs.experts import Goal, ScriptedExpert, TaskScript  # noqa: E402
 from ami_robot.envs.randomization import PALETTES, RandomizationConfig  # noqa: E402
@@ -26,7 +28,6 @@ from ami_robot.envs.specs import (  # noqa: E402
     TaskSpec,
 )
 from ami_robot.envs.tasks import GraspEnv, PickPlaceEnv, PushEnv, ReachEnv  # noqa: E402
-from gymnasium.envs.registration import register, registry  # noqa: E402
 
 ENV_CLASSES = {"Reach": ReachEnv, "Grasp": GraspEnv, "Push": PushEnv, "PickPlace": PickPlaceEnv}
 

@@ -14,6 +14,8 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+from gymnasium import spaces
+
 from ami_robot.envs.experts import Goal, TaskScript
 from ami_robot.envs.randomization import (
     AppearanceWriter,
@@ -25,7 +27,6 @@ from ami_robot.envs.randomization import (
 )
 from ami_robot.envs.sim import DOWN, ArmSim, load_model
 from ami_robot.envs.specs import ACTION_HIGH, ACTION_LOW, TASK_SPECS, TaskSpec
-from gymnasium import spaces
 
 GOAL_TRIES = 5  # goal samples tried before keeping the last realised state anyway
 STATE_LOW = (-1.0, -1.0, -0.5, -np.pi, -np.pi / 2, -np.pi, 0.0)

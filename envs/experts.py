@@ -15,13 +15,17 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+from scipy.spatial.transform import Rotation
+
 from ami_robot.envs.sim import DOWN, ArmSim
 from ami_robot.envs.specs import ACTION_HIGH
-from scipy.spatial.transform import Rotation
 
 SPEED = 0.9  # fraction of the action bounds the script uses, leaving room for noise
 PUSH_HEIGHT = 0.018  # m: TCP height while pushing (fingertips 13 mm above the table)
 PUSHER_RADIUS = 0.015  # m: half-width of the closed fingers
+PUSH_STEP = 0.03  # m per action while in contact
+GRASP_BELOW_CENTRE = 0.008  # m: TCP height below the object's centre when grasping
+LIFT_STEP = 0.05  # m per action while lifting a grasped object
 CLEARANCE = 0.07  # m: hover height above the grasp height before descending
 
 
@@ -57,10 +61,11 @@ class TaskScript:
         return np.zeros(7) if action is None else action
 
     # ------------------------------------------------------------------ primitives
-    def _action(self, pos: np.ndarray, yaw: float, grip: float) -> np.ndarray:
+    def _action(self, pos: np.ndarray, yaw: float, grip: float, step: float = np.inf) -> np.ndarray:
         sim = self.sim
         action = np.zeros(7)
-        action[:3] = np.clip(pos - sim.target_pos, -SPEED * self._high[:3], SPEED * self._high[:3])
+        limit = np.minimum(SPEED * self._high[:3], step)
+        action[:3] = np.clip(pos - sim.target_pos, -limit, limit)
         wanted = Rotation.from_euler("z", yaw) * DOWN
         current = Rotation.from_quat(sim.target_quat, scalar_first=True)
         turn = (wanted * current.inv()).as_euler("xyz")
@@ -70,7 +75,7 @@ class TaskScript:
 
     def _move(
         self, where: Callable[[], np.ndarray], yaw: float, grip: float, tol: float, max_steps: int,
-        rot_tol: float = np.inf,
+        rot_tol: float = np.inf, step: float = np.inf,
     ) -> Iterator[np.ndarray]:
         """Go to where() (re-read each step) until the TCP is within tol (and rot_tol) of it, or max_steps."""
         wanted = Rotation.from_euler("z", yaw) * DOWN
@@ -80,7 +85,7 @@ class TaskScript:
             near = max(np.linalg.norm(tcp - pos), np.linalg.norm(target - pos)) < tol
             if near and (wanted * self.sim.tcp_rotation().inv()).magnitude() < rot_tol:
                 return
-            yield self._action(pos, yaw, grip)
+            yield self._action(pos, yaw, grip, step)
 
     def _hold(self, yaw: float, grip: float, steps: int) -> Iterator[np.ndarray]:
         pos = self.sim.target_pos.copy()
@@ -98,7 +103,9 @@ class TaskScript:
         return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
 
     def _grasp_height(self) -> float:
-        return max(float(self.sim.object_pos()[2]), 0.016)
+        # the pads reach from 5 mm below the TCP to 31 mm above it: centre them on the object's centre
+        # as far as the table allows, so a held object does not swing about the pads
+        return max(float(self.sim.object_pos()[2]) - GRASP_BELOW_CENTRE, 0.014)
 
     def _pick(self, lift: float) -> Iterator[np.ndarray]:
         """Hover over the object, descend, close, lift by `lift` (TCP)."""
@@ -112,7 +119,7 @@ class TaskScript:
         yield from self._move(over(0.0), yaw, 0.0, 0.006, 8)
         yield from self._hold(yaw, 1.0, 2)
         start = self.sim.tcp_pos()
-        yield from self._move(lambda: start + (0, 0, lift), yaw, 1.0, 0.01, 10)
+        yield from self._move(lambda: start + (0, 0, lift), yaw, 1.0, 0.01, 10, step=LIFT_STEP)
 
     # ------------------------------------------------------------------ tasks
     def _reach(self) -> Iterator[np.ndarray]:
@@ -167,7 +174,8 @@ class TaskScript:
             if pushing and (lateral > 0.015 or along > -0.6 * reach or tcp[2] > PUSH_HEIGHT + 0.02):
                 pushing = False
             if pushing:
-                push = obj[:2] - u * reach + u * min(dist, 0.05)
+                # slowly (<= 0.12 m/s): a fast hit tips the cylinder over
+                push = obj[:2] - u * reach + u * min(dist, PUSH_STEP)
                 yield self._action(np.array([*push, PUSH_HEIGHT]), 0.0, 1.0)
             elif np.linalg.norm(tcp[:2] - behind) > 0.012:
                 # go round: up first if low, then over the point behind the object

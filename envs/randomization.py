@@ -48,7 +48,9 @@ class RandomizationConfig:
 
     object_kind: str = "cube"  # "cube", "cylinder" (a cup-like upright cylinder) or "random"
     object_size_range: tuple[float, float] = (0.04, 0.05)  # cube edge / cylinder diameter
-    cylinder_aspect: float = 1.4  # cylinder height / diameter
+    # cylinder height / diameter. Taller than ~1.1 and a pushing gripper's hand (which starts 4.5 cm
+    # above the fingertips) catches the top rim and tips the cylinder over
+    cylinder_aspect: float = 1.0
     palette: str | tuple[tuple[float, float, float], ...] = "train"  # name or RGB triples in [0, 1]
     start_region: Box2 = ((0.44, -0.12), (0.60, 0.12))  # object start xy
     goal_region: Box2 = ((0.41, -0.15), (0.63, 0.15))  # Push / PickPlace target xy, Reach goal xy
@@ -100,7 +102,7 @@ class EpisodeSample:
         """Height of the object's centre above the table when it rests upright."""
         return self.size / 2 if self.kind == "cube" else self.size * self._aspect / 2
 
-    _aspect: float = 1.4
+    _aspect: float = 1.0
 
 
 def sample_episode(rng: np.random.Generator, cfg: RandomizationConfig) -> EpisodeSample:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
+from scipy.spatial.transform import Rotation
+
 from ami_robot.envs.specs import (
     CONTROL_PERIOD,
     FINGER_MAX,
@@ -39,7 +41,6 @@ from ami_robot.envs.specs import (
     WORKSPACE_HIGH,
     WORKSPACE_LOW,
 )
-from scipy.spatial.transform import Rotation
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets"
 SCENE_XML = ASSET_DIR / "scene.xml"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from ami_robot.envs.arm import ArmEnv
 from ami_robot.envs.experts import Goal
 from ami_robot.envs.randomization import EpisodeSample

@@ -2,9 +2,10 @@
 
 from collections.abc import Callable, Iterator
 
-import ami_robot.envs  # noqa: F401  (registers the ids, sets MUJOCO_GL before mujoco loads)
 import gymnasium as gym
 import pytest
+
+import ami_robot.envs  # noqa: F401  (registers the ids, sets MUJOCO_GL before mujoco loads)
 from ami_robot.envs import TASK_SPECS
 
 TASKS = sorted(TASK_SPECS)

@@ -6,8 +6,9 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-from ami_robot.envs import PALETTES, TASK_SPECS
 from gymnasium.utils.env_checker import check_env
+
+from ami_robot.envs import PALETTES, TASK_SPECS
 
 
 def test_check_env(make_env, task: str) -> None:

@@ -3,10 +3,11 @@
 import mujoco
 import numpy as np
 import pytest
+from gymnasium.envs.registration import registry
+
 from ami_robot.envs import ACTION_HIGH, ACTION_LOW, CONTROL_PERIOD, HOME_QPOS, TASK_SPECS
 from ami_robot.envs.sim import load_model
 from ami_robot.envs.specs import JOINT_HIGH, JOINT_LOW
-from gymnasium.envs.registration import registry
 
 
 @pytest.fixture(scope="module")
