@@ -1,0 +1,166 @@
+"""What the apps share: building the world model, planner, policies and output folder from config.
+
+Library code takes dataclasses and plain arguments; this is where Hydra's DictConfig becomes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import os
+import platform
+import subprocess
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ami_robot.envs import TASK_SPECS
+from ami_robot.planners import PlannerConfig, make_config
+from ami_robot.weights import CheckpointError, sha256_file
+from ami_robot.world_model import WorldModel
+
+
+class AppError(SystemExit):
+    """A bad input, reported as one clear line (and exit status 2), never a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"ami-robot: {message}")
+        self.code = 2
+
+
+def shipped_checkpoint_dir() -> Path:
+    """checkpoints/ of this checkout, or of the installed package (ami_robot.checkpoints)."""
+    import ami_robot.checkpoints as package
+
+    return Path(package.__file__).resolve().parent
+
+
+def to_dict(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+def check_task(task: str) -> str:
+    if task not in TASK_SPECS:
+        raise AppError(f"unknown task {task!r}; choose from {', '.join(TASK_SPECS)}")
+    return task
+
+
+def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel, dict[str, Any]]:
+    """The world model a `model` config group option describes, and a description for records."""
+    cfg = to_dict(model_cfg)
+    device = cfg.get("device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AppError("model.device=cuda but no CUDA device is visible; use model.device=cpu")
+    kind = cfg.get("kind")
+    try:
+        if kind == "checkpoint":
+            folder = Path(cfg["path"]) if cfg.get("path") else shipped_checkpoint_dir()
+            files = [folder / "encoder.safetensors", folder / "predictor.safetensors"]
+            missing = [str(f) for f in files if not f.is_file()]
+            if missing:
+                raise AppError(f"no checkpoint at {', '.join(missing)}; train one with `ami-robot reproduce` "
+                               "or point model.path at a folder holding encoder/predictor.safetensors")
+            wm = WorldModel.from_checkpoint(folder, device=device)
+            return wm, {"kind": kind, "path": str(folder), "encoder_sha256": sha256_file(files[0]),
+                        "predictor_sha256": sha256_file(files[1])}
+        if kind == "random":
+            wm = WorldModel.random(cfg["encoder"], cfg["predictor"], seed=cfg.get("seed", 0), device=device)
+            return wm, {"kind": kind, "encoder": cfg["encoder"], "predictor": cfg["predictor"],
+                        "seed": cfg.get("seed", 0)}
+        if kind == "reference":
+            wm = WorldModel.from_reference(cfg["path"], cfg["encoder"], cfg["predictor"], device=device)
+            return wm, {"kind": kind, "path": cfg["path"], "sha256": sha256_file(cfg["path"])}
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        raise AppError(f"cannot load the model ({kind}): {exc}") from None
+    raise AppError(f"unknown model kind {kind!r}; choose model=shipped, model=random or model=reference")
+
+
+def build_planner(planner_cfg: DictConfig) -> PlannerConfig:
+    cfg = dict(to_dict(planner_cfg))
+    name = cfg.pop("name", None)
+    try:
+        return make_config(name, **cfg)
+    except (TypeError, ValueError) as exc:
+        raise AppError(f"bad planner config: {exc}") from None
+
+
+def policy_factory(
+    policy_cfg: DictConfig, world_model: Callable[[], WorldModel], planner: PlannerConfig
+) -> Any:
+    """A factory for the policy a `_target_` config names, with the shared world model (built on
+    first use by `world_model()`) and planner bound where its constructor takes them and the
+    config does not set them."""
+    try:
+        factory = instantiate(policy_cfg, _partial_=True)
+    except Exception as exc:  # Hydra wraps import and argument errors alike
+        raise AppError(f"cannot build policy {policy_cfg.get('_target_')!r}: {exc}") from None
+    params = inspect.signature(factory.func).parameters
+    bound: dict[str, Any] = {}
+    if "world_model" in params and "world_model" not in factory.keywords:
+        bound["world_model"] = world_model()
+    if "planner" in params and "planner" not in factory.keywords:
+        bound["planner"] = planner
+    return functools.partial(factory, **bound) if bound else factory
+
+
+def output_dir() -> Path:
+    """Hydra's run directory for this job, checked writable."""
+    from hydra.core.hydra_config import HydraConfig
+
+    out = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise AppError(f"output directory {out} is not writable ({exc.strerror}); "
+                       "choose another with hydra.run.dir=PATH") from None
+    return out
+
+
+def machine_record() -> dict[str, Any]:
+    """Where and how a result was produced: machine, threads, commit."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
+                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except OSError:
+        commit = None
+    return {"machine": platform.machine(), "processor": platform.processor() or None,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "commit": commit,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def build_dataclass(cls: type, values: Any, where: str = "") -> Any:
+    """A (frozen) dataclass from a config mapping, nested dataclasses included; unknown keys fail
+    loudly with the valid ones listed, lists become tuples where the field is a tuple."""
+    values = dict(to_dict(values) or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise AppError(f"unknown key(s) {unknown} in {where or cls.__name__}; valid: {sorted(names)}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = build_dataclass(hint, value, f"{where}.{name}" if where else name)
+        elif isinstance(value, list) and "tuple" in str(hint):
+            value = tuple(value)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise AppError(f"bad {where or cls.__name__}: {exc}") from None

@@ -1,0 +1,51 @@
+"""`ami-robot collect | train-encoder | train-predictor | reproduce`: data and training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from ami_robot.apps.common import AppError, build_dataclass, output_dir
+from ami_robot.data.collection import CollectConfig, collect
+from ami_robot.train.pipeline import ReproduceConfig, reproduce
+from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
+from ami_robot.train.train_predictor import PredictorTrainConfig, train_predictor
+from ami_robot.weights import CheckpointError, load_ours, save_model
+
+
+def run_collect(cfg: DictConfig) -> None:
+    config = build_dataclass(CollectConfig, cfg.collect, "collect")
+    stats = collect(config, progress=True)
+    print(f"{stats.collected} episodes collected ({stats.already} already there), {stats.frames} frames "
+          f"in {stats.seconds:.0f} s ({stats.frames_per_s:.0f} frames/s) -> {config.out_dir}")
+
+
+def run_train_encoder(cfg: DictConfig) -> None:
+    out = Path(cfg.out_dir) if cfg.out_dir else output_dir()
+    config = build_dataclass(PretrainConfig, cfg.pretrain, "pretrain")
+    result = pretrain_encoder(config, cfg.data_dir, out, device=cfg.device)
+    path = save_model(result["target_encoder"], out / "encoder.safetensors",
+                      data={"dir": str(cfg.data_dir)}, training={"steps": result["steps"],
+                                                                 "wall_s": round(result["wall_s"], 1)})
+    print(f"encoder written to {path.with_suffix('.safetensors')} (card {path})")
+
+
+def run_train_predictor(cfg: DictConfig) -> None:
+    out = Path(cfg.out_dir) if cfg.out_dir else output_dir()
+    config = build_dataclass(PredictorTrainConfig, cfg.predictor, "predictor")
+    try:
+        encoder, _ = load_ours(cfg.encoder, "encoder")
+    except (CheckpointError, FileNotFoundError) as exc:
+        raise AppError(f"cannot load the encoder {cfg.encoder}: {exc}") from None
+    result = train_predictor(config, cfg.data_dir, encoder, out, device=cfg.device)
+    path = save_model(result["predictor"], out / "predictor.safetensors", data={"dir": str(cfg.data_dir)},
+                      training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1)})
+    print(f"predictor written to {path.with_suffix('.safetensors')} (card {path})")
+
+
+def run_reproduce(cfg: DictConfig) -> None:
+    config = build_dataclass(ReproduceConfig, cfg.reproduce, "reproduce")
+    stages = reproduce(config, progress=True)
+    print(json.dumps({k: v for k, v in stages.items() if k in ("probe", "prediction", "export")}, indent=2))

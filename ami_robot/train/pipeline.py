@@ -1,0 +1,164 @@
+"""One command from nothing to shipped checkpoints: collect, pretrain, probe, train, measure, export.
+
+Every stage resumes: collection skips stored episodes, both trainers restart from their last
+checkpoint, and finished stages are recorded in `stages.json`. The figures that decide whether
+the models are worth shipping are measured here and written into the model cards:
+
+    probe        linear probe R^2 (TCP, gripper, object position) from the frozen encoder, on
+                 held-out episodes, beside the same probe on its random-init twin
+    prediction   latent L1 at horizons 1..8 on held-out episodes beside "nothing moves"
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ami_robot.data import load_trajectories
+from ami_robot.data.collection import CollectConfig, collect
+from ami_robot.models.encoder import VisionTransformer
+from ami_robot.train.ac import encode_frames
+from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
+from ami_robot.train.probe import feature_spread, pool_features, ridge_probe
+from ami_robot.train.train_predictor import (
+    PredictorTrainConfig,
+    latents_for,
+    prediction_error_by_horizon,
+    train_predictor,
+)
+from ami_robot.weights import save_model
+
+VALIDATION_SEED = 9_000  # validation episodes use seeds 9,000..9,999 (still the training split)
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    out_dir: str = "runs/reproduce"  # data, training states and logs
+    export_dir: str = "checkpoints"  # where encoder/predictor .safetensors and cards are written
+    train_episodes: int = 1200
+    val_episodes: int = 80
+    num_workers: int = 2
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    predictor: PredictorTrainConfig = field(default_factory=PredictorTrainConfig)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.train_episodes > VALIDATION_SEED:
+            raise ValueError(f"train_episodes must be <= {VALIDATION_SEED}: seeds from {VALIDATION_SEED} "
+                             "are the validation episodes")
+        if self.val_episodes < 4:
+            raise ValueError("val_episodes must be >= 4 (the probe splits them in halves)")
+
+
+class Stages:
+    """Which stages are done, with their results, in `stages.json` (rewritten atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    def record(self, name: str, result: dict[str, Any]) -> None:
+        self.done[name] = result
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.done, indent=2, default=float) + "\n")
+        tmp.replace(self.path)
+
+
+def collect_config(cfg: ReproduceConfig, split: str) -> CollectConfig:
+    episodes, seed = (cfg.train_episodes, 0) if split == "train" else (cfg.val_episodes, VALIDATION_SEED)
+    return CollectConfig(out_dir=str(Path(cfg.out_dir) / "data" / split), episodes=episodes, seed=seed,
+                         num_workers=cfg.num_workers)
+
+
+@torch.no_grad()
+def probe_encoder(encoder: VisionTransformer, val_dir: str | Path, max_frames: int = 4000,
+                  seed: int = 0) -> dict[str, Any]:
+    """Linear probe from frozen pooled patch features to (TCP xyz, gripper, object xyz).
+
+    Fit on the first half of the validation episodes, scored on the second half.
+    """
+    data = load_trajectories(val_dir)
+    if "object_pos" not in data.extras:
+        raise ValueError(f"{val_dir} holds no object positions (extras['object_pos']); recollect it")
+    targets = np.concatenate([data.states[:, :3], data.states[:, 6:7], data.extras["object_pos"]], axis=1)
+    owner = np.repeat(np.arange(data.num_episodes), data.lengths)  # episode of each frame
+    rng = np.random.default_rng(seed)
+    frames = np.arange(data.num_frames)
+    if len(frames) > max_frames:
+        frames = np.sort(rng.choice(frames, max_frames, replace=False))
+    z = encode_frames(encoder, torch.from_numpy(data.frames[frames])).float()  # (F, N, D)
+    grid = (encoder.config.grid, encoder.config.grid)
+    x = pool_features(z, grid)
+    y = torch.from_numpy(targets[frames]).double()
+    fit = owner[frames] < data.num_episodes // 2
+    result = ridge_probe(x[fit], y[fit], x[~fit], y[~fit])
+    names = ["tcp_x", "tcp_y", "tcp_z", "gripper", "object_x", "object_y", "object_z"]
+    return {"r2": dict(zip(names, [round(float(v), 4) for v in result["r2"]], strict=True)),
+            "r2_mean": round(result["r2_mean"], 4), "feature_spread": round(feature_spread(z), 4),
+            "frames": int(len(frames))}
+
+
+def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) every stage; returns the stage results and writes the checkpoints."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(out / "stages.json")
+    started = time.time()
+
+    for split in ("train", "val"):
+        name = f"collect_{split}"
+        if name not in stages.done:
+            stats = collect(collect_config(cfg, split), progress=progress)
+            stages.record(name, {"episodes": stats.collected + stats.already, "seconds": stats.seconds,
+                                 "frames": stats.frames, "success": stats.success})
+    train_dir, val_dir = out / "data" / "train", out / "data" / "val"
+
+    enc_run = pretrain_encoder(cfg.pretrain, train_dir, out / "encoder", device=cfg.device, progress=progress)
+    encoder = enc_run["target_encoder"]
+    if "probe" not in stages.done:
+        torch.manual_seed(cfg.pretrain.seed)
+        twin = VisionTransformer(cfg.pretrain.encoder_config)  # same architecture, left random
+        stages.record("probe", {"trained": probe_encoder(encoder, val_dir),
+                                "random_init": probe_encoder(twin, val_dir)})
+
+    pred_run = train_predictor(cfg.predictor, train_dir, encoder, out / "predictor", device=cfg.device,
+                               progress=progress)
+    predictor = pred_run["predictor"].eval()
+    if "prediction" not in stages.done:
+        val = load_trajectories(val_dir)
+        latents = latents_for(val, encoder, out / "predictor" / "val_latents.pt", progress)
+        errors = prediction_error_by_horizon(predictor, val, latents, np.arange(val.num_episodes))
+        stages.record("prediction", {k: [round(v, 5) for v in vs] for k, vs in errors.items()})
+
+    machine = {"machine": platform.machine(), "cpus": torch.get_num_threads(), "device": enc_run["device"],
+               "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    data_recipe = {"train": asdict(collect_config(cfg, "train")), "val": asdict(collect_config(cfg, "val")),
+                   "collected": {k: stages.done[k] for k in ("collect_train", "collect_val")}}
+    export = Path(cfg.export_dir)
+    save_model(encoder, export / "encoder.safetensors", data=data_recipe,
+               training={"config": asdict(cfg.pretrain), "steps": enc_run["steps"],
+                         "wall_s": round(enc_run["wall_s"], 1), "frames": enc_run["frames"], **machine},
+               evaluation={"probe": stages.done["probe"]})
+    save_model(predictor, export / "predictor.safetensors", data=data_recipe,
+               training={"config": asdict(cfg.predictor), "steps": pred_run["steps"],
+                         "wall_s": round(pred_run["wall_s"], 1), "clips": pred_run["clips"], **machine},
+               evaluation={"prediction_l1_by_horizon": stages.done["prediction"]})
+    stages.record("export", {"dir": str(export), "session_seconds": round(time.time() - started, 1)})
+    return stages.done
+
+
+def small_recipe(cfg: ReproduceConfig, scale: float) -> ReproduceConfig:
+    """The same recipe with data and steps scaled down (tests, quick looks)."""
+    pre = replace(cfg.pretrain, steps=max(2, int(cfg.pretrain.steps * scale)),
+                  warmup_steps=max(1, int(cfg.pretrain.warmup_steps * scale)))
+    pred = replace(cfg.predictor, steps=max(2, int(cfg.predictor.steps * scale)),
+                   warmup_steps=max(1, int(cfg.predictor.warmup_steps * scale)))
+    return replace(cfg, train_episodes=max(4, int(cfg.train_episodes * scale)),
+                   val_episodes=max(4, int(cfg.val_episodes * scale)), pretrain=pre, predictor=pred)
