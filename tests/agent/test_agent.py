@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ami_robot.planners import CEMConfig, GradientConfig, MPPIConfig, RandomShootingConfig
 from point_world import PointEnv, PointModel, draw
 
 import ami_robot.agent as agent_module
 from ami_robot.agent import GoalSchedule, LatentCostModel, MPCAgent
+from ami_robot.planners import CEMConfig, GradientConfig, MPPIConfig, RandomShootingConfig
 
 GOAL = np.array([0.6, -0.1, 0.25])  # 0.2 m in x from the start: several steps of <= 0.075
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ami_robot.planners import CEMConfig
 from point_world import PointEnv, draw
 
 from ami_robot.agent import MPCAgent
+from ami_robot.planners import CEMConfig
 from ami_robot.sim_model import SimCostModel, StateCost
 
 
