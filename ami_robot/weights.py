@@ -144,7 +144,7 @@ def hf_state_dict(path: str | Path) -> StateDict:
 
 def is_hf_file(path: str | Path) -> bool:
     with safe_open(str(path), framework="pt") as f:
-        return any(k.removeprefix("vjepa2.").startswith("encoder.") for k in f.keys())  # noqa: SIM118
+        return any(k.removeprefix("vjepa2.").startswith("encoder.") for k in f.keys())
 
 
 # ----------------------------------------------------------------------------- strict loading

@@ -158,3 +158,16 @@ def test_random_with_other_image_size() -> None:
 def test_mismatched_models_are_refused() -> None:
     with pytest.raises(ValueError, match="input_dim"):
         WorldModel(VisionTransformer(ENCODER_CONFIGS["micro"]), ACPredictor(PREDICTOR_CONFIGS["tiny"]))
+
+
+def test_dtype_is_a_constructor_argument() -> None:
+    z, s = context()
+    a = actions(E, 2)
+    wm32 = WorldModel.random("micro", "micro", seed=5)
+    wm64 = WorldModel.random("micro", "micro", seed=5, dtype=torch.float64)
+    assert wm64.encode(np.zeros((1, 64, 64, 3), np.uint8)).dtype == torch.float64
+    out64 = wm64.rollout(z, s, a)
+    assert out64.dtype == torch.float64
+    torch.testing.assert_close(out64.float(), wm32.rollout(z, s, a), atol=1e-4, rtol=0)
+    cost = wm64.planning_cost(z, s, z[:, -1], horizon=2)(a.repeat_interleave(2, 0))
+    assert cost.dtype == torch.float32 and cost.shape == (2 * E,)
