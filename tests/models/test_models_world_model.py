@@ -171,3 +171,16 @@ def test_dtype_is_a_constructor_argument() -> None:
     torch.testing.assert_close(out64.float(), wm32.rollout(z, s, a), atol=1e-4, rtol=0)
     cost = wm64.planning_cost(z, s, z[:, -1], horizon=2)(a.repeat_interleave(2, 0))
     assert cost.dtype == torch.float32 and cost.shape == (2 * E,)
+
+
+def test_from_reference_ac_checkpoint(tmp_path: Path) -> None:
+    wm = WorldModel.random("micro", "micro", seed=7)
+    torch.save({"encoder": {f"module.backbone.{k}": v for k, v in wm.encoder.state_dict().items()},
+                "predictor": {f"module.{k}": v for k, v in wm.predictor.state_dict().items()},
+                "epoch": 1}, tmp_path / "vjepa2-ac.pt")
+    loaded = WorldModel.from_reference(tmp_path / "vjepa2-ac.pt", "micro", "micro")
+    frames = np.random.default_rng(2).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    z = wm.encode(frames)
+    torch.testing.assert_close(loaded.encode(frames), z, atol=0, rtol=0)
+    s, a = torch.zeros(1, 1, 7), actions(1, 2)
+    torch.testing.assert_close(loaded.rollout(z[:, None], s, a), wm.rollout(z[:, None], s, a), atol=0, rtol=0)
