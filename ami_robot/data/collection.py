@@ -10,11 +10,14 @@ and a resumed run (same out_dir, any `episodes`) collects exactly the ids not ye
 Episodes run in rounds of one task: `num_workers` PlayEnv sub-environments of a Gymnasium
 AsyncVectorEnv reset together and step in lock-step for that task's length, the data policy
 running inside each worker. Finished episodes go to a ShardWriter (atomic shards + manifest).
+Workers start with the "forkserver" method (they inherit no GL context, torch threads or locks),
+so a script that calls `collect` needs the usual `if __name__ == "__main__":` guard.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 import warnings
@@ -22,11 +25,13 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
+import ami_robot.envs
 from ami_robot.data.play_env import PlayEnv
 from ami_robot.data.policies import POLICY_KINDS, PlayConfig
 from ami_robot.data.shards import Episode
@@ -40,7 +45,9 @@ _GOLDEN = 0.6180339887498949  # low-discrepancy sequence: mix fractions hold wit
 
 @dataclass(frozen=True)
 class CollectConfig:
-    """What to collect and where; every field but out_dir/episodes/num_workers fixes the episodes."""
+    """What to collect and where. The fields in `settings()` fix what each episode contains; the
+    others (out_dir, episodes, episodes_per_shard, num_workers, compresslevel, start_method) may
+    change between a run and its resumption."""
 
     out_dir: str  # dataset folder (shards + manifest.json); e.g. under /data/, which git ignores
     episodes: int = 2000  # total episode ids 0 .. episodes-1 (already stored ones are skipped)
@@ -85,13 +92,24 @@ class CollectConfig:
             raise ValueError(f"compresslevel must be in 0 .. 9, got {self.compresslevel}")
 
     def settings(self) -> dict[str, Any]:
-        """The fields that decide what each episode contains, as JSON (stored in the manifest)."""
+        """What decides each episode's content, as JSON (stored in the manifest): the fields that do,
+        and a fingerprint of the environments' code and assets (a resume must not mix versions)."""
         keep = ("tasks", "mix", "image_size", "seed", "palette", "episode_steps", "play", "env_kwargs")
         raw = {k: getattr(self, k) for k in keep}
+        raw["envs_sha256"] = envs_fingerprint()
         raw["play"] = dataclasses.asdict(self.play)
         raw["mix"] = {k: float(v) for k, v in sorted(self.mix.items())}
         raw["env_kwargs"] = dict(self.env_kwargs)
         return json.loads(json.dumps(raw))  # tuples -> lists, so a reloaded manifest compares equal
+
+
+def envs_fingerprint() -> str:
+    """sha256 over the source and asset files of ami_robot.envs (names and contents)."""
+    root = Path(ami_robot.envs.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".xml")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def plan_episode(cfg: CollectConfig, i: int) -> dict[str, Any]:

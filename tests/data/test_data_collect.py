@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ami_robot.envs import ACTION_HIGH
 
 from ami_robot.data import (
     POLICY_KINDS,
@@ -21,6 +20,7 @@ from ami_robot.data import (
     load_trajectories,
     plan_episode,
 )
+from ami_robot.envs import ACTION_HIGH
 
 TINY = {"episode_steps": 3, "image_size": 32, "episodes_per_shard": 2}  # the bookkeeping, not the physics
 
@@ -161,3 +161,14 @@ def test_an_env_that_cannot_start_fails_every_episode_loudly(tmp_path: Path) -> 
     with pytest.warns(UserWarning, match="failed and is not stored \\(reset: ValueError"):
         stats = collect(cfg)
     assert stats.collected == 0 and sorted(stats.failed) == [0, 1]
+
+
+def test_resume_refuses_changed_environment_code(tmp_path: Path, monkeypatch) -> None:
+    from ami_robot.data import collection
+
+    cfg = CollectConfig(out_dir=str(tmp_path), episodes=1, num_workers=0, **TINY)
+    collect(cfg)
+    assert load_manifest(tmp_path)["collection"]["envs_sha256"] == collection.envs_fingerprint()
+    monkeypatch.setattr(collection, "envs_fingerprint", lambda: "0" * 64)
+    with pytest.raises(ValueError, match="envs_sha256"):
+        collect(CollectConfig(out_dir=str(tmp_path), episodes=2, num_workers=0, **TINY))
