@@ -161,16 +161,18 @@ class ACPredictor(nn.Module):
         if states.shape[:2] != (b, steps) or z.shape[1] != steps or b % z.shape[0]:
             raise ValueError(f"shapes disagree: z {tuple(z.shape)}, actions {tuple(actions.shape)}, "
                              f"states {tuple(states.shape)}")
-        x = self.predictor_embed(z)  # (G, T, N, d)
-        if x.shape[0] != b:
-            x = x.repeat_interleave(b // x.shape[0], dim=0)  # (B, T, N, d)
+        patches = self.predictor_embed(z)  # (G, T, N, d), embedded once per group
         cond = [self.action_encoder(actions), self.state_encoder(states)]  # (B, T, d) each
         if c.use_extrinsics:
             if extrinsics is None:
                 raise ValueError("this predictor uses extrinsics: pass extrinsics (B, T, action_dim - 1)")
             cond.append(self.extrinsics_encoder(extrinsics))
-        x = torch.cat([tok[:, :, None] for tok in cond] + [x], dim=2)  # (B, T, cond + N, d)
-        per_step = x.shape[2]
+        per_step = len(cond) + n
+        x = patches.new_empty(b, steps, per_step, c.dim)  # (B, T, cond + N, d): [action, state, patches]
+        for i, tok in enumerate(cond):
+            x[:, :, i] = tok
+        g = patches.shape[0]
+        x.view(g, b // g, steps, per_step, c.dim)[:, :, :, len(cond):] = patches[:, None]  # to the S rows
         x = x.flatten(1, 2)  # (B, T * (cond + N), d)
 
         t0 = cache.offset if cache is not None else 0
