@@ -34,8 +34,27 @@ STATE_HIGH = (1.0, 1.0, 1.5, np.pi, np.pi / 2, np.pi, 1.0)
 _RENDERING_PID: list[int] = []  # the process that first created an OpenGL context
 
 
+def _use_egl_if_headless() -> None:
+    """mujoco picks its OpenGL backend when it is imported. If that happened before this package
+    could set MUJOCO_GL=egl (mujoco imported first, MUJOCO_GL unset) and there is no X display,
+    point mujoco's renderer at EGL instead of failing."""
+    try:
+        from mujoco.rendering.classic import gl_context  # mujoco >= 3.3
+    except ImportError:
+        try:
+            from mujoco import gl_context  # older layout
+        except ImportError:
+            return
+    if getattr(gl_context, "_MUJOCO_GL", None) == "" and not os.environ.get("DISPLAY"):
+        from mujoco.egl import GLContext
+
+        gl_context.GLContext = GLContext
+
+
 def _new_renderer(model: mujoco.MjModel, size: int) -> mujoco.Renderer:
     """A renderer, refusing (instead of hanging) in a child forked after its parent rendered."""
+    if not _RENDERING_PID:
+        _use_egl_if_headless()
     if _RENDERING_PID and _RENDERING_PID[0] != os.getpid():
         raise RuntimeError(
             "this process was forked after its parent created an OpenGL (EGL) context, which deadlocks; "

@@ -1,5 +1,6 @@
 """Gymnasium API: env checker, vector envs, rendering, bad actions, seeding, randomisation."""
 
+import os
 import subprocess
 import sys
 
@@ -163,3 +164,18 @@ def test_sim_state_round_trip(make_env) -> None:
     assert base.task_state().shape == (7,)
     with pytest.raises(ValueError):
         base.set_sim_state(snapshot[:-1])
+
+
+def test_renders_headless_even_if_mujoco_was_imported_first() -> None:
+    script = (
+        "import mujoco, gymnasium as gym, ami_robot.envs\n"
+        "env = gym.make('ami_robot/Reach-v0', image_size=32)\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "print(obs['pixels'].shape, bool(obs['pixels'].std() > 0))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(32, 32, 3) True"
