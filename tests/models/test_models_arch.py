@@ -191,3 +191,14 @@ def test_configs_validate(bad: dict) -> None:
         EncoderConfig(**bad)
     with pytest.raises(ValueError):
         PredictorConfig(**bad)
+
+
+def test_predictor_and_encoder_train() -> None:
+    torch.manual_seed(0)
+    enc, pred = VisionTransformer(ENCODER_CONFIGS["micro"]), ACPredictor(PREDICTOR_CONFIGS["micro"])
+    z = enc(torch.randn(1, 3, 4, 64, 64)).view(1, 2, 64, 96)
+    a = torch.randn(1, 2, 7)
+    pred(z, a, a).abs().mean().backward()
+    no_grad = [n for n, p in [*enc.named_parameters(), *pred.named_parameters()]
+               if p.grad is None or not p.grad.abs().sum() > 0]
+    assert no_grad == ["extrinsics_encoder.weight", "extrinsics_encoder.bias"]  # unused, as released
