@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> None:
 
     import hydra  # imported here so `ami-robot --help` stays instant
 
+    from ami_robot.apps.common import AppError
+
     sys.argv = [f"ami-robot {command}", *argv]
     app = hydra.main(version_base=None, config_path="../conf", config_name=config_name)(task_function)
-    app()
+    try:
+        app()
+    except AppError as exc:
+        print(exc.message, file=sys.stderr)
+        sys.exit(exc.code)

@@ -31,8 +31,8 @@ class AppError(SystemExit):
     """A bad input, reported as one clear line (and exit status 2), never a traceback."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"ami-robot: {message}")
-        self.code = 2
+        super().__init__(2)  # the exit status; `main` prints the message
+        self.message = f"ami-robot: {message}"
 
 
 def shipped_checkpoint_dir() -> Path:

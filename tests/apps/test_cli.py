@@ -1,0 +1,166 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+from tests.apps.conftest import FAST
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _episodes(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if '"header"' not in line]
+
+
+def test_help_lists_commands(cli) -> None:
+    out = cli("--help")
+    assert out.returncode == 0
+    for command in ("demo", "plan", "eval", "bench", "energy", "collect", "reproduce"):
+        assert command in out.stdout
+
+
+def test_unknown_command(cli) -> None:
+    out = cli("evaluate")
+    assert out.returncode != 0 and "choose from" in out.stderr
+
+
+def test_eval_writes_protocol_files_and_refuses_a_different_config(cli, tmp_path) -> None:
+    run = tmp_path / "eval"
+    args = ["eval", *FAST, "tasks=[Reach]", "episodes=2", "batch_size=2", f"hydra.run.dir={run}"]
+    out = cli(*args)
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = _episodes(run / "episodes.jsonl")
+    assert sorted(r["seed"] for r in records) == [10_000, 10_001]
+    assert all(r["steps"] == 30 and len(r["plan_seconds"]) == 30 for r in records)
+    summary = json.loads((run / "summary.json").read_text())
+    row = summary["summary"]["Reach/latent_cem"]
+    assert row["episodes"] == 2 and len(row["wilson95"]) == 2
+    assert summary["machine"]["torch_threads"] >= 1 and "commit" in summary["machine"]
+    assert "| Reach | latent_cem | 2 |" in (run / "results.md").read_text()
+    # Resuming into the same folder with another planner is refused, and nothing is lost.
+    again = cli("eval", *FAST[:-3], "planner.samples=12", "planner.iterations=1", "planner.topk=2",
+                "tasks=[Reach]", "episodes=2", f"hydra.run.dir={run}")
+    assert again.returncode == 2 and "different configuration" in again.stderr
+    assert len(_episodes(run / "episodes.jsonl")) == 2
+
+
+def test_eval_refuses_training_seeds(cli, tmp_path) -> None:
+    out = cli("eval", *FAST, "seed_start=5", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 2 and "training split" in out.stderr
+
+
+def test_bad_names_are_listed(cli, tmp_path) -> None:
+    out = cli("eval", *FAST, "tasks=[Fly]", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 2 and "Reach" in out.stderr and "PickPlace" in out.stderr
+    out = cli("eval", "planner=beam", f"hydra.run.dir={tmp_path}")
+    assert out.returncode != 0 and "cem" in out.stderr and "mppi" in out.stderr
+    out = cli("eval", "model=huge", f"hydra.run.dir={tmp_path}")
+    assert out.returncode != 0 and "shipped" in out.stderr and "random" in out.stderr
+
+
+def test_checkpoint_that_does_not_match(cli, tmp_path) -> None:
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    common = ["eval", f"model.path={folder}", "tasks=[Reach]", "episodes=1"]
+    out = cli(*common, f"hydra.run.dir={tmp_path / 'a'}")
+    assert out.returncode == 2 and "encoder.safetensors" in out.stderr
+    from ami_robot.models.encoder import ENCODER_CONFIGS, VisionTransformer
+    from ami_robot.models.predictor import PREDICTOR_CONFIGS, ACPredictor
+    from ami_robot.weights import save_model
+
+    save_model(VisionTransformer(ENCODER_CONFIGS["micro"]), folder / "encoder.safetensors")
+    save_model(ACPredictor(PREDICTOR_CONFIGS["tiny"]), folder / "predictor.safetensors")  # dim 192 != 96
+    out = cli(*common, f"hydra.run.dir={tmp_path / 'b'}")
+    assert out.returncode == 2 and "cannot load the model" in out.stderr
+
+
+def test_unwritable_output_dir(cli, tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = cli("eval", *FAST, f"hydra.run.dir={blocker}/run")
+    assert out.returncode != 0 and "run" in out.stderr
+
+
+def test_plan_from_a_goal_image_of_any_size(cli, tmp_path) -> None:
+    goal = tmp_path / "goal.png"
+    imageio.imwrite(goal, np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    out = cli("plan", *FAST, f"goal={goal}", "task=Reach", "steps=3", f"hydra.run.dir={tmp_path / 'p'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "centre-cropped to 90x90" in out.stdout and "resized to 64x64" in out.stdout
+    assert (tmp_path / "p" / "plan.mp4").stat().st_size > 0
+    assert (tmp_path / "p" / "energy.png").stat().st_size > 0
+
+
+def test_plan_bad_goal_images(cli, tmp_path) -> None:
+    out = cli("plan", *FAST, f"goal={tmp_path / 'missing.png'}", f"hydra.run.dir={tmp_path / 'a'}")
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    gray = tmp_path / "gray.png"
+    imageio.imwrite(gray, np.zeros((32, 32), np.uint8))
+    out = cli("plan", *FAST, f"goal={gray}", f"hydra.run.dir={tmp_path / 'b'}")
+    assert out.returncode == 2 and "RGB" in out.stderr
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    out = cli("plan", *FAST, f"goal={junk}", f"hydra.run.dir={tmp_path / 'c'}")
+    assert out.returncode == 2 and "cannot read goal image" in out.stderr
+
+
+def test_bench_table_and_chart(cli, tmp_path) -> None:
+    out = cli("bench", *FAST, "tasks=[Reach]", "episodes=2", "methods=[random,expert,latent_cem]",
+              f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    table = (tmp_path / "results.md").read_text()
+    assert "| Reach | expert | 2 | 2/2" in table  # the privileged expert solves Reach
+    assert "| Reach | random |" in table and "| Reach | latent_cem |" in table
+    assert (tmp_path / "bench.png").stat().st_size > 0
+
+
+def test_a_users_own_policy_joins_the_bench(cli, tmp_path) -> None:
+    out = cli("bench", *FAST, "tasks=[Reach]", "episodes=1", "methods=[still]",
+              "+policies.still._target_=tests.apps.still_policy.StandStill", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| Reach | still | 1 |" in (tmp_path / "results.md").read_text()
+
+
+def test_energy_landscape(cli, tmp_path) -> None:
+    out = cli("energy", "model=random", "env.image_size=64", "points=5", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((tmp_path / "energy.json").read_text())
+    assert {"model", "simulator_frames"} <= set(result)
+    assert (tmp_path / "energy.png").stat().st_size > 0
+
+
+def test_multirun_with_the_local_launcher(cli, tmp_path) -> None:
+    out = cli("eval", "--multirun", *FAST, "tasks=[Reach]", "episodes=1", "seed_start=10000,10001",
+              f"hydra.sweep.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    seeds = sorted(r["seed"] for job in ("0", "1") for r in _episodes(tmp_path / job / "episodes.jsonl"))
+    assert seeds == [10_000, 10_001]
+
+
+def test_eval_survives_sigkill_and_resumes_exactly(tmp_path) -> None:
+    run = tmp_path / "eval"
+    args = [sys.executable, "-c", "from ami_robot.apps import main; main()", "eval", *FAST, "tasks=[Reach]",
+            "episodes=4", "batch_size=1", f"hydra.run.dir={run}"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    proc = subprocess.Popen(args, start_new_session=True, **quiet)
+    log = run / "episodes.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not log.exists() or len(_episodes(log)) < 1):
+        time.sleep(0.2)
+    time.sleep(0.5)  # into the next episode
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(_episodes(log))
+    assert 1 <= before < 4
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seeds = [r["seed"] for r in _episodes(log)]
+    assert sorted(seeds) == [10_000, 10_001, 10_002, 10_003]  # each exactly once
+    summary = json.loads((run / "summary.json").read_text())["summary"]["Reach/latent_cem"]
+    assert summary["episodes"] == 4
