@@ -178,3 +178,21 @@ def test_latent_cost_model_on_a_random_world_model() -> None:
     plan = agent.plan[None]
     direct = wm.energy(wm.rollout(z[:, None], torch.zeros(1, 1, 7), plan)[:, -1], z_goal)
     assert direct.item() == pytest.approx(agent.energies[-1], rel=1e-4)
+
+
+def test_policy_of_our_env_with_the_latent_model() -> None:
+    gymnasium = pytest.importorskip("gymnasium")
+    wm_module = pytest.importorskip("ami_robot.world_model")
+    import ami_robot.envs  # noqa: F401
+
+    env = gymnasium.make("ami_robot/Reach-v0")
+    obs, info = env.reset(seed=0)
+    agent = MPCAgent(LatentCostModel(wm_module.WorldModel.random(seed=0)),
+                     CEMConfig.cpu_default(samples=8, iterations=1, topk=4))
+    agent.reset(info["goal_pixels"])
+    for _ in range(2):
+        action = agent.act(obs)
+        assert env.action_space.contains(action)
+        obs, *_ = env.step(action)
+    assert len(agent.planning_seconds) == 2
+    env.close()
