@@ -164,7 +164,7 @@ def test_latent_cost_model_adapter() -> None:
 def test_latent_cost_model_on_a_random_world_model() -> None:
     wm_module = pytest.importorskip("ami_robot.world_model")
     wm = wm_module.WorldModel.random(seed=0)
-    agent = MPCAgent(LatentCostModel(wm), CEMConfig.cpu_default(samples=16, iterations=2, horizon=2))
+    agent = MPCAgent(LatentCostModel(wm), CEMConfig.cpu_default(samples=8, iterations=1, topk=4, horizon=2))
     rng = np.random.default_rng(0)
     goal = rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)  # not square: the model crops
     obs = {"pixels": rng.integers(0, 256, (80, 96, 3), dtype=np.uint8), "state": np.zeros(7, np.float32)}
