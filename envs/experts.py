@@ -26,6 +26,7 @@ PUSHER_RADIUS = 0.015  # m: half-width of the closed fingers
 PUSH_STEP = 0.03  # m per action while in contact
 GRASP_BELOW_CENTRE = 0.008  # m: TCP height below the object's centre when grasping
 LIFT_STEP = 0.05  # m per action while lifting a grasped object
+REGRASP_OFFSET = 0.007  # m: a held object further than this from the TCP axis is grasped again
 CLEARANCE = 0.07  # m: hover height above the grasp height before descending
 
 
@@ -50,13 +51,16 @@ class TaskScript:
         self._high = np.array(ACTION_HIGH)
 
     def act(self) -> np.ndarray:
-        """The next action (zeros once the script is done)."""
+        """The next action; once the goal is realised (`done`), actions that keep it (or zeros)."""
         action = None
         if not self.done:
             try:
                 action = next(self._phases)
             except StopIteration:
                 self.done = True
+                self._phases = self._maintain()
+        if self.done:
+            action = next(self._phases, None)
         self.steps += 1
         return np.zeros(7) if action is None else action
 
@@ -131,6 +135,26 @@ class TaskScript:
         yield from self._pick(lift)
         self._mark("grasped")
         yield from self._hold(self._object_yaw(), 1.0, 1)
+
+    def _maintain(self) -> Iterator[np.ndarray]:
+        """After the goal: Grasp keeps the object centred between the pads (MuJoCo's soft friction
+        lets a held object creep by ~1 mm per step at worst): off-centre or dropped, it is put down
+        and picked up again. Other tasks hold still."""
+        if self.task != "Grasp":
+            return
+        lift = float(self.goal.position[2] - self.goal.object_half_height)
+        while True:
+            sim = self.sim
+            offset = np.linalg.norm(sim.object_pos()[:2] - sim.tcp_pos()[:2])
+            lifted = sim.object_pos()[2] - self.goal.object_half_height > 0.02
+            if offset < REGRASP_OFFSET and lifted:
+                yield self._action(sim.target_pos.copy(), self._object_yaw(), 1.0)
+                continue
+            if lifted:  # put it down gently, then let go
+                down = sim.tcp_pos() - (0, 0, sim.object_pos()[2] - self.goal.object_half_height - 0.003)
+                yield from self._move(lambda d=down: d, self._object_yaw(), 1.0, 0.006, 6, step=LIFT_STEP)
+            yield from self._hold(self._object_yaw(), 0.0, 2)
+            yield from self._pick(lift)
 
     def _pickplace(self) -> Iterator[np.ndarray]:
         yield from self._pick(0.1)
