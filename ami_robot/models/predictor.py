@@ -65,9 +65,10 @@ PREDICTOR_CONFIGS: dict[str, PredictorConfig] = {
     "vjepa2_ac_vit_giant": PredictorConfig(img_size=256, patch_size=16, input_dim=1408, dim=1024, depth=24,
                                            heads=16, mlp_dim=4096),
     # Ours, on the 64 px encoders: 64 patch tokens + 2 per step. A CEM step costs about
-    # 2 * params * 66 * samples * iterations * horizon FLOPs, and this machine does ~60-110 GFLOP/s:
-    # "tiny" (0.44M) is sized so that 300 x 3-5 x horizon 1 (or 300 x 3 x 2) stays <= ~1 s on 2 cores;
-    # "small" (1.9M, the width and depth first asked for) costs ~4x that. benchmarks/bench_models.py.
+    # 2 * params * 66 * samples * iterations * horizon FLOPs (~58 MFLOP per candidate-step for
+    # "tiny", 0.45M params): 300 x 3 x horizon 1 = 52 GFLOP, ~0.5 s at the ~110 GFLOP/s fp32 matmul
+    # peak of 2 CPU cores and ~1 s at the ~50% of it that the small matmuls reach. "small" (1.9M,
+    # the 192 x 4 first asked for) costs 4x that. Measured: benchmarks/bench_models.py.
     "micro": PredictorConfig(input_dim=96, dim=96, depth=2, heads=2, mlp_dim=384),  # tests
     "tiny": PredictorConfig(input_dim=192, dim=128, depth=2, heads=2, mlp_dim=512),  # head dim 64
     "small": PredictorConfig(input_dim=192, dim=192, depth=4, heads=3, mlp_dim=768),
