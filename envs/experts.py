@@ -26,6 +26,7 @@ PUSHER_RADIUS = 0.015  # m: half-width of the closed fingers
 PUSH_STEP = 0.03  # m per action while in contact
 GRASP_BELOW_CENTRE = 0.008  # m: TCP height below the object's centre when grasping
 LIFT_STEP = 0.05  # m per action while lifting a grasped object
+CARRY_LIFT = 0.08  # m: PickPlace carries the object this much higher than it was grasped
 REGRASP_OFFSET = 0.007  # m: a held object further than this from the TCP axis is grasped again
 CLEARANCE = 0.07  # m: hover height above the grasp height before descending
 
@@ -37,6 +38,7 @@ class Goal:
     position: np.ndarray  # Reach: TCP target; Push / PickPlace: object target (centre); Grasp: lifted centre
     object_half_height: float  # object centre height when resting upright
     object_half_width: float  # half the cube edge / the cylinder radius
+    object_kind: str = "cube"  # "cube" (grasped across its faces) or "cylinder" (any yaw will do)
 
 
 class TaskScript:
@@ -101,7 +103,9 @@ class TaskScript:
 
     # ------------------------------------------------------------------ object geometry
     def _object_yaw(self) -> float:
-        """Gripper yaw that lines the fingers up with the object's faces (within +-pi/4)."""
+        """Gripper yaw that lines the fingers up with a cube's faces (within +-pi/4); 0 for a cylinder."""
+        if self.goal.object_kind != "cube":
+            return 0.0
         w, _, _, z = self.sim.object_quat()
         yaw = 2 * np.arctan2(z, w)
         return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
@@ -143,21 +147,25 @@ class TaskScript:
         if self.task != "Grasp":
             return
         lift = float(self.goal.position[2] - self.goal.object_half_height)
+        held = Rotation.from_quat(self.sim.target_quat, scalar_first=True)
+        yaw = float((held * DOWN.inv()).as_euler("xyz")[2])  # keep the grasp's yaw while holding
         while True:
             sim = self.sim
             offset = np.linalg.norm(sim.object_pos()[:2] - sim.tcp_pos()[:2])
             lifted = sim.object_pos()[2] - self.goal.object_half_height > 0.02
             if offset < REGRASP_OFFSET and lifted:
-                yield self._action(sim.target_pos.copy(), self._object_yaw(), 1.0)
+                yield self._action(sim.target_pos.copy(), yaw, 1.0)
                 continue
             if lifted:  # put it down gently, then let go
                 down = sim.tcp_pos() - (0, 0, sim.object_pos()[2] - self.goal.object_half_height - 0.003)
-                yield from self._move(lambda d=down: d, self._object_yaw(), 1.0, 0.006, 6, step=LIFT_STEP)
-            yield from self._hold(self._object_yaw(), 0.0, 2)
+                yield from self._move(lambda d=down: d, yaw, 1.0, 0.006, 6, step=LIFT_STEP)
+            yield from self._hold(yaw, 0.0, 2)
             yield from self._pick(lift)
+            held = Rotation.from_quat(self.sim.target_quat, scalar_first=True)
+            yaw = float((held * DOWN.inv()).as_euler("xyz")[2])
 
     def _pickplace(self) -> Iterator[np.ndarray]:
-        yield from self._pick(0.1)
+        yield from self._pick(CARRY_LIFT)
         self._mark("grasped")
         held = Rotation.from_quat(self.sim.target_quat, scalar_first=True)
         yaw = float((held * DOWN.inv()).as_euler("xyz")[2])

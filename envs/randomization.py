@@ -54,7 +54,7 @@ class RandomizationConfig:
     palette: str | tuple[tuple[float, float, float], ...] = "train"  # name or RGB triples in [0, 1]
     start_region: Box2 = ((0.44, -0.12), (0.60, 0.12))  # object start xy
     goal_region: Box2 = ((0.41, -0.15), (0.63, 0.15))  # Push / PickPlace target xy, Reach goal xy
-    tcp_start_region: Box3 = ((0.44, -0.08, 0.15), (0.54, 0.08, 0.20))  # TCP at reset
+    tcp_start_region: Box3 = ((0.44, -0.08, 0.12), (0.54, 0.08, 0.16))  # TCP at reset
     object_yaw_range: float = np.pi / 4  # object yaw uniform in +- this
     camera_pos_jitter: float = 0.0  # exterior camera position, uniform +- per axis (0 = fixed)
     camera_rot_jitter: float = 0.0  # exterior camera rotation, uniform +- per axis

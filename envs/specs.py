@@ -26,10 +26,10 @@ ACTION_HIGH = (0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 1.0)
 ACTION_LOW = tuple(-h for h in ACTION_HIGH)
 
 # Where the TCP target may go (robot base frame, m): a little more than the table region the
-# exterior camera frames (x 0.41..0.63, y -0.15..0.15, up to 0.20 m), so the gripper stays in
-# view. z from 12 mm: the fingertips end 5 mm past the TCP, so they stay above the table (z = 0).
+# exterior camera frames (x 0.41..0.63, y -0.15..0.15, TCP up to ~0.16-0.2 m), so the gripper stays
+# in view. z from 12 mm: the fingertips end 5 mm past the TCP, so they stay above the table (z = 0).
 WORKSPACE_LOW = (0.38, -0.18, 0.012)
-WORKSPACE_HIGH = (0.66, 0.18, 0.25)
+WORKSPACE_HIGH = (0.66, 0.18, 0.22)
 # Orientation target limits: the rotation from "pointing down" (TCP z = -world z, fingers closing
 # along world y: the home pose) as extrinsic xyz Euler, clipped to +-these (rad): tilt up to ~29 deg,
 # yaw +-90 deg. Keeps random exploration reachable (joint 7 and the wrist stay inside their limits).

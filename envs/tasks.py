@@ -6,6 +6,7 @@ the real simulation. Budgets and thresholds come from `TASK_SPECS` (envs/specs.p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -72,7 +73,7 @@ class ReachEnv(ArmEnv):
     __doc__ = """Move the end-effector to a goal position above the table.
 
     ## Description
-    The goal is a TCP position sampled over `goal_region` at 10-20 cm above the table; the goal
+    The goal is a TCP position sampled over `goal_region` at 8-16 cm above the table; the goal
     image shows the arm there. Success: TCP within 4 cm of the goal (`distance`).
 """ + _COMMON
 
@@ -80,13 +81,13 @@ class ReachEnv(ArmEnv):
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
         (x0, y0), (x1, y1) = self.randomization.goal_region
-        position = rng.uniform((x0, y0, 0.10), (x1, y1, 0.20))
-        return Goal(position, ep.half_height, ep.size / 2)
+        position = rng.uniform((x0, y0, 0.08), (x1, y1, 0.16))
+        return Goal(position, ep.half_height, ep.size / 2, ep.kind)
 
     def _realised_goal(self, sim: ArmSim, goal: Goal, force: bool = False) -> Goal | None:
         tcp = sim.tcp_pos()
         if force or np.linalg.norm(tcp - goal.position) < 0.01:
-            return Goal(tcp, goal.object_half_height, goal.object_half_width)
+            return replace(goal, position=tcp)
         return None
 
     def _evaluate(self, sim: ArmSim) -> dict[str, Any]:
@@ -99,7 +100,7 @@ class GraspEnv(ArmEnv):
     __doc__ = """Grasp the object and lift it.
 
     ## Description
-    The goal lifts the object 8-14 cm off the table at its start position. Success: the object
+    The goal lifts the object 6-10 cm off the table at its start position. Success: the object
     is >= 5 cm above its resting height (`lift`) and both finger pads touch it (`held`).
     `distance` is the object's distance to its position in the goal.
 """ + _COMMON
@@ -107,14 +108,14 @@ class GraspEnv(ArmEnv):
     task_name = "Grasp"
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
-        lift = rng.uniform(0.08, 0.14)
+        lift = rng.uniform(0.06, 0.10)
         position = np.array([*ep.object_xy, ep.half_height + lift])
-        return Goal(position, ep.half_height, ep.size / 2)
+        return Goal(position, ep.half_height, ep.size / 2, ep.kind)
 
     def _realised_goal(self, sim: ArmSim, goal: Goal, force: bool = False) -> Goal | None:
         lift = sim.object_pos()[2] - goal.object_half_height
         if force or (lift > self.task_spec.threshold + 0.02 and all(sim.pads_touching(self._object_geom()))):
-            return Goal(sim.object_pos(), goal.object_half_height, goal.object_half_width)
+            return replace(goal, position=sim.object_pos())
         return None
 
     def _evaluate(self, sim: ArmSim) -> dict[str, Any]:
@@ -146,13 +147,13 @@ class PushEnv(ArmEnv):
             if x0 <= xy[0] <= x1 and y0 <= xy[1] <= y1:
                 break
         xy = np.clip(xy, (x0, y0), (x1, y1))
-        return Goal(np.array([*xy, ep.half_height]), ep.half_height, ep.size / 2)
+        return Goal(np.array([*xy, ep.half_height]), ep.half_height, ep.size / 2, ep.kind)
 
     def _realised_goal(self, sim: ArmSim, goal: Goal, force: bool = False) -> Goal | None:
         obj = sim.object_pos()
         upright = abs(obj[2] - goal.object_half_height) < 0.005
         if force or (np.linalg.norm(obj - goal.position) < 0.012 and upright):
-            return Goal(obj, goal.object_half_height, goal.object_half_width)
+            return replace(goal, position=obj)
         return None
 
     def _evaluate(self, sim: ArmSim) -> dict[str, Any]:
@@ -181,13 +182,13 @@ class PickPlaceEnv(ArmEnv):
             xy = rng.uniform((x0, y0), (x1, y1))
             if 0.10 <= np.linalg.norm(xy - ep.object_xy) <= 0.30:
                 break
-        return Goal(np.array([*xy, ep.half_height]), ep.half_height, ep.size / 2)
+        return Goal(np.array([*xy, ep.half_height]), ep.half_height, ep.size / 2, ep.kind)
 
     def _realised_goal(self, sim: ArmSim, goal: Goal, force: bool = False) -> Goal | None:
         obj = sim.object_pos()
         ok = np.linalg.norm(obj - goal.position) < 0.015 and self._released(sim) and self._resting(sim, goal)
         if force or ok:
-            return Goal(obj, goal.object_half_height, goal.object_half_width)
+            return replace(goal, position=obj)
         return None
 
     def _evaluate(self, sim: ArmSim) -> dict[str, Any]:

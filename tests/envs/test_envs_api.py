@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -179,3 +180,27 @@ def test_renders_headless_even_if_mujoco_was_imported_first() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(32, 32, 3) True"
+
+
+def test_framing_at_64px(make_env) -> None:
+    """The prototype failed with 2-4 px objects: the object and the gripper must span many pixels."""
+    env = make_env("PickPlace", image_size=64, object_kind="random")
+    base = env.unwrapped
+    model = base.model
+    seg = mujoco.Renderer(model, 64, 64)
+    seg.enable_segmentation_rendering()
+    gripper = [model.body(name).id for name in ("hand", "left_finger", "right_finger")]
+    objects = [base._appearance.box, base._appearance.cylinder]
+    try:
+        for seed in range(4):
+            env.reset(seed=seed)
+            for sim in (base.sim, base._goal_sim):  # the start and the realised goal
+                seg.update_scene(sim.data, camera="exterior")
+                geoms = seg.render()[..., 0]
+                obj = np.isin(geoms, objects)
+                columns = np.flatnonzero(obj.any(axis=0))
+                assert columns.size and columns.max() - columns.min() + 1 >= 6, seed  # >= 6 px wide
+                bodies = np.where(geoms >= 0, model.geom_bodyid[np.maximum(geoms, 0)], -1)
+                assert np.isin(bodies, gripper).sum() >= 150, seed
+    finally:
+        seg.close()
