@@ -286,14 +286,9 @@ class ArmSim:
 
     def pads_touching(self, geom: int) -> tuple[bool, bool]:
         """Whether the left and right finger pads touch `geom`."""
-        d = self.data
-        left = right = False
-        for c in d.contact[: d.ncon]:
-            pair = (c.geom1, c.geom2)
-            if geom in pair:
-                left |= self.pad_geoms[0] in pair
-                right |= self.pad_geoms[1] in pair
-        return left, right
+        pairs = self.data.contact.geom  # (ncon, 2) geom ids
+        with_geom = pairs[(pairs == geom).any(axis=1)]
+        return bool((with_geom == self.pad_geoms[0]).any()), bool((with_geom == self.pad_geoms[1]).any())
 
     # ------------------------------------------------------------------ snapshots
     def get_state(self) -> np.ndarray:
