@@ -47,13 +47,14 @@ class CEMConfig:
 
     @classmethod
     def cpu_default(cls, **overrides) -> CEMConfig:
-        """Our shipped setting: 64 x 3 = 192 candidate evaluations instead of 8000, for <= 1 s
-        per planning step of the default (tiny, 64 px) world model on 2 CPU cores. One candidate
-        step costs ~0.24 GFLOP there (benchmarks/bench_planners.py counts them), so 192 of them
-        need ~46 GFLOP/s; CEM ran at ~0.6x the machine's fp32 matmul rate in that benchmark.
+        """Our shipped setting: 128 x 4 = 512 candidate evaluations instead of 8000, for <= 1 s
+        per planning step of the default (tiny, 64 px) world model on 2 CPU cores with room for
+        a busy machine: one candidate step is ~0.055 GFLOP and ~1 ms there, so this takes
+        ~0.5 s (64 x 3: 0.18 s, 160 x 4: 0.61 s, 800 x 10: 12 s; benchmarks/bench_planners.py).
+        With another job holding one core, 1 torch thread ran it in 0.71 s and 2 threads in 1.85 s.
         Everything but samples and iterations is the paper's; the lead tunes it.
         """
-        return replace(cls(samples=64, iterations=3), **overrides)
+        return replace(cls(samples=128, iterations=4), **overrides)
 
 @torch.no_grad()  # sampling needs no autograd graph, even through a model with grads on
 def cem(
