@@ -69,9 +69,22 @@ def _new_renderer(model: mujoco.MjModel, size: int) -> mujoco.Renderer:
 class ArmEnv(gym.Env):
     """Base class of the tabletop tasks; see envs/tasks.py for the documented environments.
 
-    Besides the Gymnasium API it exposes, for planners that use the true simulator as a model:
-    `get_sim_state()`, `set_sim_state(state)`, `simulate(action)` (one control step, no
-    rendering, no validation beyond clipping), `task_state()` and `goal_task_state`.
+    Besides the Gymnasium API it exposes, for planners that use the true simulator as a model
+    (all privileged, never for the agent):
+    - `get_sim_state() -> float64[n]`: physics (mj_getState, mjSTATE_INTEGRATION) + TCP target
+      position and quaternion + gripper command; `set_sim_state(state)` restores it exactly
+      (same episode: the object's shape, size and colour live in the model, not in the state).
+    - `simulate(action)`: one control step (0.25 s) with the action clipped to the Box, no
+      rendering, no validation; `render_frame()` renders the current state at image_size.
+    - `task_state() -> float64[7]`: TCP xyz, gripper closure, object xyz; `goal_task_state` (also
+      `info["goal_task_state"]` at reset) is the same at the realised goal; `goal` (a `Goal`) and
+      `episode` (the `EpisodeSample`) describe the episode.
+
+    Rendering is headless through EGL (MUJOCO_GL defaults to egl when this package is imported
+    first; if mujoco was imported first without MUJOCO_GL and there is no display, EGL is used
+    anyway). A process forked after its parent rendered cannot render (EGL deadlocks there):
+    `gymnasium.make_vec(..., vectorization_mode="async")` works when created before any
+    rendering in the parent, or anytime with `vector_kwargs={"context": "forkserver"}`.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
