@@ -132,17 +132,17 @@ def bench_stability(steps: int) -> None:
     print(f"{'task':>10} {'NaN':>5} {'warnings':>9} {'pressed':>8} {'deepest (mm)':>13} {'not resting':>12} "
           f"{'steps/s':>8}")
     release = np.array([0, 0, 0.1, 0, 0, 0, -1.0])
-    for name, spec in TASK_SPECS.items():
+    for index, (name, spec) in enumerate(TASK_SPECS.items()):
         env = gym.make(spec.env_id, image_size=32, object_kind="random")
         base = env.unwrapped
-        rng = np.random.default_rng(7)
+        rng = np.random.default_rng(7 + index)  # a different action stream and episodes per task
         high = env.action_space.high
         nans = warnings = pressed = not_resting = 0
         deepest = 0.0
         start = time.perf_counter()
         for step in range(steps):
             if step % 50 == 0:
-                env.reset(seed=100_000 + step)
+                env.reset(seed=100_000 * (index + 1) + step)
             action = rng.choice([-1.0, 1.0], 7) * high if rng.random() < 0.5 else rng.uniform(-high, high)
             base.simulate(action)
             data = base.sim.data

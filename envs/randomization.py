@@ -156,7 +156,7 @@ class AppearanceWriter:
             inertia = np.array([ixx, ixx, mass * r**2 / 2])
         m.geom_rgba[active] = (*ep.color, 1.0)
         m.geom_group[active], m.geom_group[hidden] = self.group0, 3  # group 3 is not rendered
-        m.geom_contype[active] = m.geom_conaffinity[active] = 1
+        m.geom_contype[active], m.geom_conaffinity[active] = 3, 1  # 3: also hits the table's rim
         m.geom_contype[hidden] = m.geom_conaffinity[hidden] = 0
         m.body_mass[self.body] = mass
         m.body_inertia[self.body] = inertia

@@ -204,3 +204,25 @@ def test_framing_at_64px(make_env) -> None:
                 assert np.isin(bodies, gripper).sum() >= 150, seed
     finally:
         seg.close()
+
+
+def test_camera_and_light_jitter(make_env) -> None:
+    fixed = make_env("Reach")
+    jittered = make_env("Reach", camera_pos_jitter=0.02, camera_rot_jitter=0.03, light_jitter=0.2)
+    base = fixed.unwrapped
+    camera = base.model.camera("exterior").id
+    poses = set()
+    for seed in range(3):
+        fixed.reset(seed=seed)
+        poses.add(tuple(base.model.cam_pos[camera]))
+    assert len(poses) == 1  # off by default
+    model = jittered.unwrapped.model
+    seen = []
+    for seed in range(3):
+        jittered.reset(seed=seed)
+        seen.append((model.cam_pos[camera].copy(), model.cam_quat[camera].copy(), model.light_diffuse.copy()))
+    for (pos_a, quat_a, light_a), (pos_b, quat_b, light_b) in zip(seen, seen[1:], strict=False):
+        assert np.abs(pos_a - pos_b).max() > 0 and np.abs(quat_a - quat_b).max() > 0
+        assert np.abs(light_a - light_b).max() > 0
+    offsets = np.array([pos for pos, _, _ in seen]) - np.array(next(iter(poses)))
+    assert np.abs(offsets).max() <= 0.02 + 1e-9
