@@ -42,11 +42,12 @@ VALIDATION_SEED = 9_000  # validation episodes use seeds 9,000..9,999 (still the
 class ReproduceConfig:
     out_dir: str = "runs/reproduce"  # data, training states and logs
     export_dir: str = "checkpoints"  # where encoder/predictor .safetensors and cards are written
-    train_episodes: int = 1200
-    val_episodes: int = 80
+    train_episodes: int = 800
+    val_episodes: int = 60
     num_workers: int = 2
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    predictor: PredictorTrainConfig = field(default_factory=PredictorTrainConfig)
+    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=1500, warmup_steps=100))
+    predictor: PredictorTrainConfig = field(default_factory=lambda: PredictorTrainConfig(steps=1500,
+                                                                                         warmup_steps=100))
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -142,14 +143,15 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict[str, Any]:
     data_recipe = {"train": asdict(collect_config(cfg, "train")), "val": asdict(collect_config(cfg, "val")),
                    "collected": {k: stages.done[k] for k in ("collect_train", "collect_val")}}
     export = Path(cfg.export_dir)
+    recipe = {"command": "ami-robot reproduce", "config": asdict(cfg)}
     save_model(encoder, export / "encoder.safetensors", data=data_recipe,
                training={"config": asdict(cfg.pretrain), "steps": enc_run["steps"],
                          "wall_s": round(enc_run["wall_s"], 1), "frames": enc_run["frames"], **machine},
-               evaluation={"probe": stages.done["probe"]})
+               evaluation={"probe": stages.done["probe"]}, recipe=recipe)
     save_model(predictor, export / "predictor.safetensors", data=data_recipe,
                training={"config": asdict(cfg.predictor), "steps": pred_run["steps"],
                          "wall_s": round(pred_run["wall_s"], 1), "clips": pred_run["clips"], **machine},
-               evaluation={"prediction_l1_by_horizon": stages.done["prediction"]})
+               evaluation={"prediction_l1_by_horizon": stages.done["prediction"]}, recipe=recipe)
     stages.record("export", {"dir": str(export), "session_seconds": round(time.time() - started, 1)})
     return stages.done
 
