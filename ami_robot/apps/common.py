@@ -152,11 +152,15 @@ def build_dataclass(cls: type, values: Any, where: str = "") -> Any:
     unknown = sorted(set(values) - names)
     if unknown:
         raise AppError(f"unknown key(s) {unknown} in {where or cls.__name__}; valid: {sorted(names)}")
+    defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
+                if f.default_factory is not dataclasses.MISSING}
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = build_dataclass(hint, value, f"{where}.{name}" if where else name)
+            # Overrides apply to the field's own default (which may differ from the class's).
+            base = dataclasses.asdict(defaults[name]) if name in defaults else {}
+            value = build_dataclass(hint, {**base, **value}, f"{where}.{name}" if where else name)
         elif isinstance(value, list) and "tuple" in str(hint):
             value = tuple(value)
         kwargs[name] = value

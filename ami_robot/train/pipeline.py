@@ -45,9 +45,8 @@ class ReproduceConfig:
     train_episodes: int = 800
     val_episodes: int = 60
     num_workers: int = 2
-    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=1500, warmup_steps=100))
-    predictor: PredictorTrainConfig = field(default_factory=lambda: PredictorTrainConfig(steps=1500,
-                                                                                         warmup_steps=100))
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    predictor: PredictorTrainConfig = field(default_factory=PredictorTrainConfig)
     device: str = "auto"
 
     def __post_init__(self) -> None:

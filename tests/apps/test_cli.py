@@ -164,3 +164,16 @@ def test_eval_survives_sigkill_and_resumes_exactly(tmp_path) -> None:
     assert sorted(seeds) == [10_000, 10_001, 10_002, 10_003]  # each exactly once
     summary = json.loads((run / "summary.json").read_text())["summary"]["Reach/latent_cem"]
     assert summary["episodes"] == 4
+
+
+def test_nested_config_overrides_keep_the_other_defaults() -> None:
+    from ami_robot.apps.common import AppError, build_dataclass
+    from ami_robot.train.pipeline import ReproduceConfig
+
+    overrides = {"pretrain": {"steps": 10, "warmup_steps": 2}, "train_episodes": 5}
+    cfg = build_dataclass(ReproduceConfig, overrides)
+    assert cfg.pretrain.steps == 10 and cfg.pretrain.batch_size == ReproduceConfig().pretrain.batch_size
+    assert cfg.predictor == ReproduceConfig().predictor and cfg.train_episodes == 5
+    with pytest.raises(AppError) as err:
+        build_dataclass(ReproduceConfig, {"pretrain": {"stepz": 1}})
+    assert "stepz" in err.value.message and "steps" in err.value.message
