@@ -177,3 +177,9 @@ def test_nested_config_overrides_keep_the_other_defaults() -> None:
     with pytest.raises(AppError) as err:
         build_dataclass(ReproduceConfig, {"pretrain": {"stepz": 1}})
     assert "stepz" in err.value.message and "steps" in err.value.message
+
+
+def test_slurm_launcher_config_composes(cli, tmp_path) -> None:
+    out = cli("eval", "hydra/launcher=slurm", "--cfg", "hydra")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "SlurmLauncher" in out.stdout and "cpus_per_task: 2" in out.stdout
