@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -152,14 +152,62 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict[str, Any]:
                          "wall_s": round(pred_run["wall_s"], 1), "clips": pred_run["clips"], **machine},
                evaluation={"prediction_l1_by_horizon": stages.done["prediction"]}, recipe=recipe)
     stages.record("export", {"dir": str(export), "session_seconds": round(time.time() - started, 1)})
+    (export / "README.md").write_text(model_card_markdown(export, stages.done))
     return stages.done
 
 
-def small_recipe(cfg: ReproduceConfig, scale: float) -> ReproduceConfig:
-    """The same recipe with data and steps scaled down (tests, quick looks)."""
-    pre = replace(cfg.pretrain, steps=max(2, int(cfg.pretrain.steps * scale)),
-                  warmup_steps=max(1, int(cfg.pretrain.warmup_steps * scale)))
-    pred = replace(cfg.predictor, steps=max(2, int(cfg.predictor.steps * scale)),
-                   warmup_steps=max(1, int(cfg.predictor.warmup_steps * scale)))
-    return replace(cfg, train_episodes=max(4, int(cfg.train_episodes * scale)),
-                   val_episodes=max(4, int(cfg.val_episodes * scale)), pretrain=pre, predictor=pred)
+def model_card_markdown(export: Path, stages: dict[str, Any]) -> str:
+    """checkpoints/README.md: the human-readable summary of the two JSON cards beside it."""
+    enc = json.loads((export / "encoder.json").read_text())
+    pred = json.loads((export / "predictor.json").read_text())
+    probe, prediction = stages["probe"], stages["prediction"]
+    tr, va = enc["data"]["train"], enc["data"]["val"]
+    lines = [
+        "# Shipped checkpoints: our V-JEPA 2 encoder and V-JEPA 2-AC predictor",
+        "",
+        "Written by `ami-robot reproduce` (ami_robot/conf/reproduce.yaml); every figure below comes from",
+        "that run and is also in the JSON cards beside this file (`encoder.json`, `predictor.json`).",
+        "",
+        "| file | architecture | sha256 | steps | wall time |",
+        "|---|---|---|---|---|",
+    ]
+    for card in (enc, pred):
+        c = card["config"]
+        arch = (f"dim {c['dim']}, depth {c['depth']}, heads {c['heads']}, {c['img_size']} px, "
+                f"patch {c['patch_size']}")
+        lines.append(f"| {card['file']} | {arch} | `{card['sha256'][:16]}...` | {card['training']['steps']} "
+                     f"| {card['training']['wall_s'] / 60:.1f} min |")
+    lines += [
+        "",
+        f"Machine: {enc['training']['machine']}, {enc['training']['cpus']} torch threads, device "
+        f"{enc['training']['device']}.",
+        "",
+        "## Data",
+        "",
+        f"{tr['episodes']} reward-free episodes ({enc['training']['frames']} frames) of the four tasks in "
+        "the "
+        f"training split (seeds {tr['seed']} .. {tr['seed'] + tr['episodes'] - 1}, {tr['palette']} palette), "
+        f"{tr['image_size']} px, a mix of noisy scripted play and random exploration ({tr['mix']}); "
+        f"{va['episodes']} validation episodes (seeds {va['seed']} .. {va['seed'] + va['episodes'] - 1}) "
+        "for the figures below.",
+        "",
+        "## Encoder: linear probe on held-out episodes (R^2, higher is better)",
+        "",
+        "| target | " + " | ".join(probe["trained"]["r2"]) + " | mean | feature spread |",
+        "|---|" + "---|" * (len(probe["trained"]["r2"]) + 2),
+    ]
+    for name in ("trained", "random_init"):
+        row = probe[name]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in row["r2"].values())
+                     + f" | {row['r2_mean']:.3f} | {row['feature_spread']:.3f} |")
+    lines += [
+        "",
+        "## Predictor: latent L1 of autoregressive predictions on held-out episodes (lower is better)",
+        "",
+        "| horizon | " + " | ".join(str(h + 1) for h in range(len(prediction["model"]))) + " |",
+        "|---|" + "---|" * len(prediction["model"]),
+        "| predictor | " + " | ".join(f"{v:.4f}" for v in prediction["model"]) + " |",
+        "| nothing moves (copy last) | " + " | ".join(f"{v:.4f}" for v in prediction["copy_last"]) + " |",
+        "",
+    ]
+    return "\n".join(lines)

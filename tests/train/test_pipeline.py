@@ -25,6 +25,7 @@ def test_reproduce_toy_scale(tmp_path) -> None:
     assert card["evaluation"]["probe"]["trained"]["frames"] > 0
     assert card["data"]["train"]["seed"] == 0 and card["data"]["val"]["seed"] == 9_000
     WorldModel.from_checkpoint(tmp_path / "ckpt")  # the export loads as a world model
+    assert "linear probe" in (tmp_path / "ckpt" / "README.md").read_text()
     # A second call finds every stage done and only rewrites the export.
     again = reproduce(cfg, progress=False)
     assert again["probe"] == stages["probe"]
