@@ -118,6 +118,45 @@ def load_training_state(path: Path) -> dict[str, Any] | None:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+class TrainingState:
+    """`train_state.pt` in a run folder: resume what it holds, save it atomically at intervals.
+
+    The named objects (modules, optimisers) are restored from and saved into the file; a file
+    written under another config is refused rather than silently continued.
+    """
+
+    def __init__(self, out_dir: Path, config: dict[str, Any], objects: dict[str, Any]) -> None:
+        self.path = Path(out_dir) / "train_state.pt"
+        self.config, self.objects = config, objects
+        self.step, self.wall_before = 0, 0.0
+        self._started = time.time()
+        state = load_training_state(self.path)
+        if state is None:
+            return
+        if state["config"] != config:
+            raise ValueError(f"{self.path} was written with another config; use a new output directory "
+                             "or the same config")
+        for name, obj in objects.items():
+            obj.load_state_dict(state[name])
+        self.step, self.wall_before = state["step"], state["wall_s"]
+
+    @property
+    def wall_s(self) -> float:
+        """Training seconds so far, across every resumed session."""
+        return self.wall_before + time.time() - self._started
+
+    def due(self, step: int, every: int, steps: int, stop_after: int | None) -> bool:
+        """Whether to checkpoint after `step`: every `every` steps, and at the last step of this call."""
+        done = step + 1
+        return done % every == 0 or done == steps or (stop_after is not None and done == stop_after)
+
+    def save(self, step: int) -> None:
+        """Checkpoint after `step` (0-based) has been taken."""
+        state = {"config": self.config, "step": step + 1, "wall_s": self.wall_s}
+        state.update({name: obj.state_dict() for name, obj in self.objects.items()})
+        save_training_state(self.path, state)
+
+
 class MetricsLog:
     """Append-only JSONL of training metrics; every line is flushed as it is written."""
 

@@ -9,7 +9,6 @@ the EMA target encoder as our safetensors checkpoint with a model card.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,9 @@ from ami_robot.models.encoder import ENCODER_CONFIGS, EncoderConfig, VisionTrans
 from ami_robot.train.common import (
     MetricsLog,
     ScheduleConfig,
+    TrainingState,
     ema_update,
     learning_rate,
-    load_training_state,
-    save_training_state,
     seed_everything,
     set_lr,
     setup_distributed,
@@ -107,22 +105,13 @@ def pretrain_encoder(
     target = copy.deepcopy(encoder).to(dev).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.schedule.peak_lr, betas=(0.9, 0.999),
                                   weight_decay=cfg.weight_decay)
-    start_step, wall_before = 0, 0.0
-    state = load_training_state(out_dir / "train_state.pt")
-    if state is not None:
-        if state["config"] != asdict(cfg):
-            raise ValueError(f"{out_dir / 'train_state.pt'} was written with another config; "
-                             "use a new output directory or the same config")
-        model.load_state_dict(state["model"])
-        target.load_state_dict(state["target"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step, wall_before = state["step"], state["wall_s"]
+    resume = TrainingState(out_dir, asdict(cfg), {"model": model, "target": target, "optimizer": optimizer})
+    start_step = resume.step
     if dist_info.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main)
     grid = (cfg.num_frames // ecfg.tubelet_size, ecfg.grid, ecfg.grid)
     mask_gen = torch.Generator()
-    t_start = time.time()
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and dist_info.is_main), desc="jepa")
     rank, world = dist_info.rank, dist_info.world_size
     for step, idx in step_batches(len(data), cfg.batch_size, cfg.seed, start_step, rank, world):
@@ -155,13 +144,8 @@ def pretrain_encoder(
             log.write(step=step, loss=loss.item(), jepa_l1=loss_pred.item(), var=var_loss.item(),
                       cov=cov_loss.item(), lr=lr, grad_norm=grad_norm.item(), target_spread=spread)
             bar.set_postfix(l1=f"{loss_pred.item():.4f}", spread=f"{spread:.3f}")
-        last = step + 1 == cfg.steps or (stop_after is not None and step + 1 == stop_after)
-        if dist_info.is_main and ((step + 1) % cfg.checkpoint_every == 0 or last):
-            save_training_state(out_dir / "train_state.pt", {
-                "config": asdict(cfg), "step": step + 1, "model": unwrap(model).state_dict(),
-                "target": target.state_dict(), "optimizer": optimizer.state_dict(),
-                "wall_s": wall_before + time.time() - t_start,
-            })
+        if dist_info.is_main and resume.due(step, cfg.checkpoint_every, cfg.steps, stop_after):
+            resume.save(step)  # `model` in it is the DDP-unwrapped module: same parameter names
     bar.close()
-    return {"steps": cfg.steps, "wall_s": wall_before + time.time() - t_start, "frames": data.data.num_frames,
+    return {"steps": cfg.steps, "wall_s": resume.wall_s, "frames": data.data.num_frames,
             "target_encoder": target.cpu(), "device": str(dev), "world_size": dist_info.world_size}

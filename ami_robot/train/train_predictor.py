@@ -7,7 +7,6 @@ error at horizons 1..8 against the "nothing moves" baseline (copy the last frame
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from ami_robot.train.ac import encode_frames, rollout_loss, teacher_forcing_loss
 from ami_robot.train.common import (
     MetricsLog,
     ScheduleConfig,
+    TrainingState,
     learning_rate,
-    load_training_state,
     save_training_state,
     seed_everything,
     set_lr,
@@ -134,19 +133,11 @@ def train_predictor(
         model.extrinsics_encoder.requires_grad_(False)  # kept for the released names, never used
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, betas=(0.9, 0.999),
                                   weight_decay=cfg.weight_decay)
-    start_step, wall_before = 0, 0.0
-    state = load_training_state(out_dir / "train_state.pt")
-    if state is not None:
-        if state["config"] != asdict(cfg):
-            raise ValueError(f"{out_dir / 'train_state.pt'} was written with another config; "
-                             "use a new output directory or the same config")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step, wall_before = state["step"], state["wall_s"]
+    resume = TrainingState(out_dir, asdict(cfg), {"model": model, "optimizer": optimizer})
+    start_step = resume.step
     if dist_info.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main)
-    t_start = time.time()
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and dist_info.is_main), desc="ac")
     rank, world = dist_info.rank, dist_info.world_size
     for step, idx in step_batches(len(starts), cfg.batch_size, cfg.seed, start_step, rank, world):
@@ -167,14 +158,10 @@ def train_predictor(
             log.write(step=step, loss=loss.item(), teacher_forcing=loss_tf.item(), rollout=loss_ro.item(),
                       lr=lr, grad_norm=grad_norm.item())
             bar.set_postfix(tf=f"{loss_tf.item():.4f}", ro=f"{loss_ro.item():.4f}")
-        last = step + 1 == cfg.steps or (stop_after is not None and step + 1 == stop_after)
-        if dist_info.is_main and ((step + 1) % cfg.checkpoint_every == 0 or last):
-            save_training_state(out_dir / "train_state.pt", {
-                "config": asdict(cfg), "step": step + 1, "model": unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict(), "wall_s": wall_before + time.time() - t_start,
-            })
+        if dist_info.is_main and resume.due(step, cfg.checkpoint_every, cfg.steps, stop_after):
+            resume.save(step)  # `model` in it is the DDP-unwrapped module: same parameter names
     bar.close()
-    return {"steps": cfg.steps, "wall_s": wall_before + time.time() - t_start, "frames": data.num_frames,
+    return {"steps": cfg.steps, "wall_s": resume.wall_s, "frames": data.num_frames,
             "clips": len(starts), "predictor": unwrap(model).cpu(), "device": str(dev),
             "world_size": dist_info.world_size}
 
