@@ -98,7 +98,8 @@ def probe_encoder(encoder: VisionTransformer, val_dir: str | Path, max_frames: i
     x = pool_features(z, grid)
     y = torch.from_numpy(targets[frames]).double()
     fit = owner[frames] < data.num_episodes // 2
-    result = ridge_probe(x[fit], y[fit], x[~fit], y[~fit])
+    groups = torch.from_numpy(owner[frames][fit])
+    result = ridge_probe(x[fit], y[fit], x[~fit], y[~fit], groups=groups)
     names = ["tcp_x", "tcp_y", "tcp_z", "gripper", "object_x", "object_y", "object_z"]
     return {"r2": dict(zip(names, [round(float(v), 4) for v in result["r2"]], strict=True)),
             "r2_mean": round(result["r2_mean"], 4), "feature_spread": round(feature_spread(z), 4),

@@ -19,10 +19,16 @@ def test_dual_form_equals_primal() -> None:
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(30, 50, generator=gen, dtype=torch.float64)  # more features than samples
     y = torch.randn(30, 2, generator=gen, dtype=torch.float64)
-    dual = _fit(x, y, 0.1)
-    x1 = torch.cat([x, torch.ones(30, 1, dtype=x.dtype)], dim=1)
-    primal = torch.linalg.solve(x1.T @ x1 + 0.1 * 30 * torch.eye(51, dtype=x.dtype), x1.T @ y)
-    assert torch.allclose(dual, primal, atol=1e-8)
+    primal = torch.linalg.solve(x.T @ x + 0.1 * 30 * torch.eye(50, dtype=x.dtype), x.T @ y)
+    assert torch.allclose(_fit(x, y, 0.1), primal, atol=1e-8)
+
+
+def test_heavy_regularisation_falls_back_to_the_mean_not_to_zero() -> None:
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(200, 40, generator=gen)
+    y = 0.5 + 0.01 * torch.randn(200, 1, generator=gen)  # far from 0, unrelated to x
+    out = ridge_probe(x[:150], y[:150], x[150:], y[150:], lambdas=(1e4,))
+    assert out["r2_mean"] > -0.2  # an unpenalised intercept: about the mean's R^2 of 0
 
 
 def test_pool_keeps_where_things_are() -> None:
