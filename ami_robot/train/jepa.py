@@ -4,9 +4,14 @@ A context encoder sees the patches outside a 3D multi-block mask; a narrow predi
 context tokens and mask tokens at the masked positions, predicts what an EMA target encoder says
 about those positions (layer-normalised), under an L1 loss. The target encoder is what we ship.
 
-A short JEPA run can drift toward collapse and end up worse than a random encoder (DESIGN.md,
-lesson 2), so two things are built in: a variance/covariance term on the context features
-(VICReg-style, as PLDM and LeWM use) and the target features' spread in the metrics log.
+A short JEPA run on our scenes learns to predict the static table and little else: masked
+prediction alone, at the budget of a CPU session, leaves the encoder no better than a random one
+(DESIGN.md, lesson 2). Our robot video comes with actions, so the trainable part may also hold an
+action-conditioned head (an AC predictor) that predicts the target encoder's features of the next
+frame from the context encoder's features of this one, the action and the state: the JEPA
+objective in time, which only an encoder that sees the arm and the objects can satisfy. A
+variance/covariance term (VICReg-style, as PLDM and LeWM use) is available but off by default:
+on token-pooled features of near-identical frames it forces the encoder to amplify pixel noise.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch.nn.functional as F
 
 from ami_robot.models.encoder import VisionTransformer
 from ami_robot.models.layers import Block
+from ami_robot.models.predictor import ACPredictor
 from ami_robot.models.rope import grid_positions, rope_tables
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -92,21 +98,35 @@ def variance_covariance_loss(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 
 class JEPA(nn.Module):
-    """Context encoder + mask predictor, the trainable part (the EMA target lives beside it)."""
+    """Context encoder + mask predictor (+ an optional action-conditioned head), the trainable part.
 
-    def __init__(self, encoder: VisionTransformer, predictor: MaskPredictor) -> None:
+    The EMA target encoder lives beside it.
+    """
+
+    def __init__(self, encoder: VisionTransformer, predictor: MaskPredictor,
+                 dynamics: ACPredictor | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.predictor = predictor
+        self.dynamics = dynamics
 
-    def forward(self, video: torch.Tensor, context_idx: torch.Tensor,
-                target_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Context features (B, nc, D) and predictions at the targets (B, nt, D)."""
+    def forward(self, video: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
+                still: torch.Tensor | None = None, actions: torch.Tensor | None = None,
+                states: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Context features (B, nc, D), predictions at the targets (B, nt, D) and, with the
+        dynamics head, the next frame's features (B, N, D) predicted from `still` (B, 3, t, H, W),
+        the frame's tubelet, and its action and state (B, 7) each."""
         c = self.encoder.config
         _, _, t, h, w = video.shape
         grid = (t // c.tubelet_size, h // c.patch_size, w // c.patch_size)
         z = encode_visible(self.encoder, video, context_idx)
-        return z, self.predictor(z, context_idx, target_idx, grid)
+        masked = self.predictor(z, context_idx, target_idx, grid)
+        if self.dynamics is None or still is None:
+            return z, masked, None
+        now = self.encoder(still)  # (B, N, D): the whole frame, as planning encodes it
+        now = F.layer_norm(now, now.shape[-1:])
+        following = self.dynamics(now[:, None], actions[:, None], states[:, None])[:, 0]  # (B, N, D)
+        return z, masked, following
 
 
 def jepa_loss(
@@ -115,3 +135,10 @@ def jepa_loss(
     """L1 between predictions (B, nt, D) and the layer-normalised target features at target_idx."""
     h = F.layer_norm(target_features, target_features.shape[-1:])  # (B, N, D)
     return (prediction - _gather_tokens(h, target_idx)).abs().mean()
+
+
+def next_frame_loss(prediction: torch.Tensor, target_features: torch.Tensor) -> torch.Tensor:
+    """L1 between the predicted (B, N, D) and the target encoder's next-frame features, both
+    layer-normalised as the AC predictor's targets are."""
+    h = F.layer_norm(target_features, target_features.shape[-1:])
+    return (F.layer_norm(prediction, prediction.shape[-1:]) - h).abs().mean()

@@ -9,15 +9,16 @@ the EMA target encoder as our safetensors checkpoint with a model card.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from ami_robot.data import FrameDataset
+from ami_robot.data import ClipDataset
 from ami_robot.models.encoder import ENCODER_CONFIGS, EncoderConfig, VisionTransformer
+from ami_robot.models.predictor import PREDICTOR_CONFIGS, ACPredictor, PredictorConfig
 from ami_robot.train.common import (
     MetricsLog,
     ScheduleConfig,
@@ -30,7 +31,14 @@ from ami_robot.train.common import (
     step_batches,
     unwrap,
 )
-from ami_robot.train.jepa import JEPA, MaskPredictor, jepa_loss, variance_covariance_loss, video_from_frames
+from ami_robot.train.jepa import (
+    JEPA,
+    MaskPredictor,
+    jepa_loss,
+    next_frame_loss,
+    variance_covariance_loss,
+    video_from_frames,
+)
 from ami_robot.train.masks import MaskConfig, sample_block_masks
 from ami_robot.train.probe import feature_spread
 
@@ -54,8 +62,10 @@ class PretrainConfig:
     ema_start: float = 0.99  # EMA momentum ramps linearly from ema_start to ema_end
     ema_end: float = 0.999
     masks: MaskConfig = field(default_factory=MaskConfig)
-    var_weight: float = 1.0  # VICReg variance hinge on the context features (0 disables)
-    cov_weight: float = 0.04  # VICReg covariance term
+    dynamics_weight: float = 1.0  # the action-conditioned next-frame term (0: masked prediction only)
+    dynamics_predictor: str = "tiny"  # its AC predictor, a name in PREDICTOR_CONFIGS
+    var_weight: float = 0.0  # VICReg variance hinge on the context features (0 disables)
+    cov_weight: float = 0.0  # VICReg covariance term
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 20
@@ -64,6 +74,13 @@ class PretrainConfig:
         if self.encoder not in ENCODER_CONFIGS:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose from {sorted(ENCODER_CONFIGS)}")
         self.schedule  # noqa: B018 (validates the schedule fields)
+        if self.dynamics_weight > 0:
+            if self.dynamics_predictor not in PREDICTOR_CONFIGS:
+                raise ValueError(f"unknown dynamics_predictor {self.dynamics_predictor!r}; choose from "
+                                 f"{sorted(PREDICTOR_CONFIGS)}")
+            self.dynamics_config  # noqa: B018 (validates the shapes against the encoder)
+        if self.num_frames < 2:
+            raise ValueError("num_frames must be >= 2 (a tubelet, and a next frame for the dynamics term)")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (the variance term needs a batch)")
         if not 0.0 <= self.ema_start <= self.ema_end <= 1.0:
@@ -72,6 +89,13 @@ class PretrainConfig:
     @property
     def encoder_config(self) -> EncoderConfig:
         return ENCODER_CONFIGS[self.encoder]
+
+    @property
+    def dynamics_config(self) -> PredictorConfig:
+        """The dynamics head: the named predictor, fitted to this encoder's width and patch grid."""
+        e = self.encoder_config
+        return replace(PREDICTOR_CONFIGS[self.dynamics_predictor], input_dim=e.dim, img_size=e.img_size,
+                       patch_size=e.patch_size, tubelet_size=e.tubelet_size)
 
     @property
     def schedule(self) -> ScheduleConfig:
@@ -92,7 +116,9 @@ def pretrain_encoder(
     dev = dist_info.device
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
-    data = FrameDataset(data_dir, num_frames=cfg.num_frames, frame_skip=max(1, cfg.frame_skip))
+    # Clips of num_frames frames: the first tubelet for masked prediction, frames 0 -> 1 and the
+    # action between them (the V-JEPA 2-AC convention, from the states) for the dynamics term.
+    data = ClipDataset(data_dir, clip_len=cfg.num_frames - 1, frame_skip=max(1, cfg.frame_skip))
     ecfg = cfg.encoder_config
     frame_size = data.data.frames.shape[1]
     if frame_size != ecfg.img_size:
@@ -101,7 +127,8 @@ def pretrain_encoder(
 
     encoder = VisionTransformer(ecfg)
     predictor = MaskPredictor(ecfg.dim, cfg.predictor_dim, cfg.predictor_depth, cfg.predictor_heads, ecfg.eps)
-    model = JEPA(encoder, predictor).to(dev)
+    dynamics = ACPredictor(cfg.dynamics_config) if cfg.dynamics_weight > 0 else None
+    model = JEPA(encoder, predictor, dynamics).to(dev)
     target = copy.deepcopy(encoder).to(dev).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.schedule.peak_lr, betas=(0.9, 0.999),
                                   weight_decay=cfg.weight_decay)
@@ -118,18 +145,28 @@ def pretrain_encoder(
         if step >= cfg.steps or (stop_after is not None and step >= stop_after):
             break
         mask_gen.manual_seed(cfg.seed * 1_000_003 + step * 97 + dist_info.rank)
-        frames = data.get_batch(idx)  # (b, T, H, W, 3) uint8
+        clip = data.get_batch(idx)
+        frames = clip["frames"]  # (b, T, H, W, 3) uint8
+        stills = frames[:, :2, None].expand(-1, -1, ecfg.tubelet_size, -1, -1, -1)  # (b, 2, t, H, W, 3)
         repeat = torch.rand(len(idx), generator=mask_gen) < cfg.repeat_prob
+        frames = frames.clone()
         frames[repeat] = frames[repeat, :1].expand_as(frames[repeat])
         video = video_from_frames(frames).to(dev)
         context_idx, target_idx = sample_block_masks(len(idx), grid, cfg.masks, mask_gen)
         context_idx, target_idx = context_idx.to(dev), target_idx.to(dev)
+        now, following = (video_from_frames(stills[:, k]).to(dev) for k in (0, 1))
         with torch.no_grad():
-            h = target(video)  # (b, N, D)
-        z, prediction = model(video, context_idx, target_idx)
+            if video.shape == following.shape:  # one batched pass when the clip is one tubelet
+                h, h_next = target(torch.cat([video, following])).split(len(idx))  # (b, N, D) each
+            else:
+                h, h_next = target(video), target(following)
+        z, prediction, predicted_next = model(video, context_idx, target_idx, now,
+                                              clip["actions"][:, 0].to(dev), clip["states"][:, 0].to(dev))
         loss_pred = jepa_loss(prediction, h, target_idx)
         var_loss, cov_loss = variance_covariance_loss(z)
         loss = loss_pred + cfg.var_weight * var_loss + cfg.cov_weight * cov_loss
+        loss_next = next_frame_loss(predicted_next, h_next) if predicted_next is not None else torch.zeros(())
+        loss = loss + cfg.dynamics_weight * loss_next
         lr = learning_rate(step, cfg.schedule)
         set_lr(optimizer, lr)
         optimizer.zero_grad(set_to_none=True)
@@ -141,9 +178,11 @@ def pretrain_encoder(
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             spread = feature_spread(torch.nn.functional.layer_norm(h, h.shape[-1:]))
-            log.write(step=step, loss=loss.item(), jepa_l1=loss_pred.item(), var=var_loss.item(),
+            log.write(step=step, loss=loss.item(), jepa_l1=loss_pred.item(), next_l1=loss_next.item(),
+                      var=var_loss.item(),
                       cov=cov_loss.item(), lr=lr, grad_norm=grad_norm.item(), target_spread=spread)
-            bar.set_postfix(l1=f"{loss_pred.item():.4f}", spread=f"{spread:.3f}")
+            bar.set_postfix(l1=f"{loss_pred.item():.4f}", next=f"{loss_next.item():.4f}",
+                            spread=f"{spread:.3f}")
         if dist_info.is_main and resume.due(step, cfg.checkpoint_every, cfg.steps, stop_after):
             resume.save(step)  # `model` in it is the DDP-unwrapped module: same parameter names
     bar.close()

@@ -22,7 +22,7 @@ def test_reproduce_toy_scale(tmp_path) -> None:
     assert set(stages["probe"]) == {"trained", "random_init"}
     assert len(stages["prediction"]["model"]) == len(stages["prediction"]["copy_last"]) == 8
     card = read_card(tmp_path / "ckpt" / "encoder.safetensors")  # sha256 verified
-    assert card["evaluation"]["probe"]["trained"]["frames"] > 0
+    assert card["evaluation"]["probe"]["trained"]["scored_frames"] > 0
     assert card["data"]["train"]["seed"] == 0 and card["data"]["val"]["seed"] == 9_000
     WorldModel.from_checkpoint(tmp_path / "ckpt")  # the export loads as a world model
     assert "linear probe" in (tmp_path / "ckpt" / "README.md").read_text()

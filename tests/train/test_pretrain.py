@@ -23,6 +23,7 @@ def test_pretrain_runs_logs_and_resumes_identically(toy_data, tmp_path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
     lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 4 and '"jepa_l1"' in lines[0] and '"target_spread"' in lines[0]
+    assert '"next_l1"' in lines[0]
 
 
 def test_pretrain_refuses_other_config_on_resume(toy_data, tmp_path) -> None:
@@ -32,10 +33,26 @@ def test_pretrain_refuses_other_config_on_resume(toy_data, tmp_path) -> None:
 
 
 def test_pretrain_learns_on_toy_data(toy_data, tmp_path) -> None:
-    out = pretrain_encoder(_cfg(steps=30, checkpoint_every=30, var_weight=0.0, cov_weight=0.0),
-                           toy_data, tmp_path, device="cpu", progress=False)
+    out = pretrain_encoder(_cfg(steps=30, checkpoint_every=30), toy_data, tmp_path, device="cpu",
+                           progress=False)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    first = sum(r["jepa_l1"] for r in rows[:5]) / 5
-    last = sum(r["jepa_l1"] for r in rows[-5:]) / 5
-    assert last < first
+    for key in ("jepa_l1", "next_l1"):  # both the masked and the action-conditioned term fall
+        first = sum(r[key] for r in rows[:5]) / 5
+        last = sum(r[key] for r in rows[-5:]) / 5
+        assert last < first, key
     assert out["steps"] == 30
+
+
+def test_pretrain_masked_prediction_alone(toy_data, tmp_path) -> None:
+    pretrain_encoder(_cfg(steps=2, dynamics_weight=0.0), toy_data, tmp_path, device="cpu", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["next_l1"] == 0.0 for r in rows)
+
+
+def test_dynamics_head_fits_the_encoder_and_bad_names_are_refused() -> None:
+    head = _cfg().dynamics_config  # the "tiny" predictor, re-fitted to the micro encoder's width
+    assert head.input_dim == _cfg().encoder_config.dim and head.grid == _cfg().encoder_config.grid
+    with pytest.raises(ValueError, match="unknown dynamics_predictor 'huge'"):
+        _cfg(dynamics_predictor="huge")
+    with pytest.raises(ValueError, match="num_frames must be >= 2"):
+        _cfg(num_frames=1)
