@@ -75,7 +75,8 @@ class ArmEnv(gym.Env):
       position and quaternion + gripper command; `set_sim_state(state)` restores it exactly
       (same episode: the object's shape, size and colour live in the model, not in the state).
     - `simulate(action)`: one control step (0.25 s) with the action clipped to the Box, no
-      rendering, no validation; `render_frame()` renders the current state at image_size.
+      rendering, no validation, no `action_clipped` report; `render_frame()` renders the current
+      state at image_size.
     - `task_state() -> float64[7]`: TCP xyz, gripper closure, object xyz; `goal_task_state` (also
       `info["goal_task_state"]` at reset) is the same at the realised goal; `goal` (a `Goal`) and
       `episode` (the `EpisodeSample`) describe the episode.
@@ -163,12 +164,12 @@ class ArmEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         if self.goal is None:
             raise RuntimeError("call reset() before step()")
-        action, clipped = self._check_action(action)
-        self.sim.apply_action(action)
+        action, outside = self._check_action(action)
+        limited = self.sim.apply_action(action)
         self.sim.simulate()
         obs = self._get_obs()
         info = self._get_info()
-        info["action_clipped"] = clipped
+        info["action_clipped"] = outside or limited
         return obs, -float(info["distance"]), False, False, info
 
     def reset(
@@ -253,8 +254,9 @@ class ArmEnv(gym.Env):
         if bad.size:
             raise ValueError(f"action has NaN or inf at indices {bad.tolist()}: {array[bad].tolist()}")
         array = array.astype(np.float64)
-        clipped = np.clip(array, ACTION_LOW, ACTION_HIGH)
-        return clipped, bool(np.any(clipped != array))
+        # flag against the float32 Box the agent sees: float32(0.1) > 0.1 is inside it, not clipped
+        outside = bool(np.any(array < self.action_space.low) or np.any(array > self.action_space.high))
+        return np.clip(array, ACTION_LOW, ACTION_HIGH), outside
 
     def _get_info(self) -> dict[str, Any]:
         info = self._evaluate(self.sim)

@@ -51,6 +51,10 @@ STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 DOWN = Rotation.from_euler("x", np.pi)  # the TCP pointing at the table, fingers closing along y
 DOWN_QUAT = DOWN.as_quat(scalar_first=True)
 DOWN_INV_QUAT = DOWN.inv().as_quat(scalar_first=True)
+# a limit must move the target by more than this (m, rad, gripper command) to count as clipping:
+# a target left at a limit drifts by rounding (Euler <-> quaternion round trips, float32 actions
+# such as an expert's target - current deltas), which is not the action being clipped
+LIMIT_TOL = 1e-6
 
 
 # Rotation conventions are scipy's (extrinsic "xyz" Euler; tests/envs checks these against
@@ -159,11 +163,17 @@ class ArmSim:
         self._start_pos[:] = self.target_pos
         self._start_quat[:] = self.target_quat
 
-    def apply_action(self, action: np.ndarray) -> None:
-        """Move the target: xyz + delta (clipped to the workspace), R_delta * R, gripper clipped to [0, 1]."""
+    def apply_action(self, action: np.ndarray) -> bool:
+        """Move the target: xyz + delta (clipped to the workspace), R_delta * R (clipped to the
+        orientation limits), gripper command + delta (clipped to [0, 1]).
+
+        Returns whether any of those limits changed the target by more than LIMIT_TOL.
+        """
         self._start_pos[:] = self.target_pos
         self._start_quat[:] = self.target_quat
-        self.target_pos[:] = np.clip(self.target_pos + action[:3], self._ws_low, self._ws_high)
+        pos = self.target_pos + action[:3]
+        self.target_pos[:] = np.clip(pos, self._ws_low, self._ws_high)
+        limited = bool(np.any(np.abs(self.target_pos - pos) > LIMIT_TOL))
         quat = self.target_quat
         mujoco.mju_mulQuat(quat, euler_to_quat(action[3:6]), self._start_quat)  # R_delta * R
         # keep the orientation reachable: relative to pointing down, as extrinsic xyz Euler, clipped
@@ -173,8 +183,12 @@ class ArmSim:
         clipped = np.clip(euler, -self._rot_limit, self._rot_limit)
         if np.any(clipped != euler):
             mujoco.mju_mulQuat(quat, euler_to_quat(clipped), DOWN_QUAT)
+            limited |= bool(np.any(np.abs(clipped - euler) > LIMIT_TOL))
         mujoco.mju_normalize4(quat)
-        self.gripper_cmd = float(np.clip(self.gripper_cmd + action[6], 0.0, 1.0))
+        grip = self.gripper_cmd + action[6]
+        self.gripper_cmd = float(np.clip(grip, 0.0, 1.0))
+        limited |= bool(abs(self.gripper_cmd - grip) > LIMIT_TOL)
+        return limited
 
     def simulate(self) -> None:
         """Advance one control period (CONTROL_PERIOD s) tracking the target; leaves data forward-computed."""

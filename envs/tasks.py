@@ -27,10 +27,13 @@ _COMMON = """
     | 3-5 | rotation change, extrinsic xyz Euler, applied R_delta * R | 0.5 | rad |
     | 6   | gripper command change (command in [0, 1], 0 open, 1 closed) | 1.0 | 1 |
 
-    The target position is clipped to the workspace box (specs.WORKSPACE_LOW/HIGH) and the target
-    orientation to specs.ORIENTATION_LIMIT around pointing down. NaN / inf entries raise a
-    ValueError naming their indices; a wrong shape or a non-float dtype raises ValueError;
-    out-of-bounds entries are clipped and `info["action_clipped"]` is True.
+    The target position is clipped to the workspace box (specs.WORKSPACE_LOW/HIGH), the target
+    orientation to specs.ORIENTATION_LIMIT around pointing down and the gripper command to [0, 1].
+    NaN / inf entries raise a ValueError naming their indices; a wrong shape or a non-float dtype
+    raises ValueError; entries outside the Box are clipped to it. `info["action_clipped"]` is True
+    when any part of the action was not applied as commanded: an entry outside the Box (any of the
+    7, rotation included), or a target the workspace, orientation or gripper limits cut short
+    (by more than 1e-6 m / rad, so float rounding at a limit does not count).
 
     ## Observation Space
     `Dict(pixels, state, goal_pixels)`:

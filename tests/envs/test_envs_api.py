@@ -109,6 +109,30 @@ def test_out_of_bounds_is_clipped_and_flagged(make_env) -> None:
     assert env.unwrapped.sim.target_pos[0] - before[0] <= 0.1 + 1e-9
 
 
+def test_action_clipped_covers_every_component_and_the_target_limits(make_env) -> None:
+    env = make_env("Reach")
+    env.reset(seed=0)  # target at x 0.53, z 0.15, gripper command 0
+    sim = env.unwrapped.sim
+
+    def clipped(action: list[float]) -> bool:
+        return env.step(np.array(action, np.float32))[4]["action_clipped"]
+
+    # the Box's own float32 edge is inside the Box (float32(0.1) > 0.1), with room in the workspace
+    assert not clipped([env.action_space.high[0], 0, 0, 0, 0, 0, 0])
+    assert clipped([0, 0, 0, 0, 0, 0.9, 0])  # rotation outside the Box
+    # in-Box actions the workspace, orientation or gripper limits cut short
+    assert clipped([0, 0, 0.1, 0, 0, 0, 0])  # 0.15 + 0.1 > WORKSPACE_HIGH z 0.22
+    assert sim.target_pos[2] == pytest.approx(0.22)
+    assert clipped([0, 0, 0.05, 0, 0, 0, 0])
+    assert not clipped([0, 0, 0, 0, 0, 0, 0])  # resting at a limit is not clipping
+    clipped([0, 0, 0, 0.3, 0, 0, 0])
+    clipped([0, 0, 0, 0.3, 0, 0, 0])  # tilt at its 0.5 rad limit now
+    assert clipped([0, 0, 0, 0.3, 0, 0, 0])
+    assert not clipped([0, 0, 0, 0, 0, 0, 0])  # nor is rounding in the Euler round trip there
+    assert not clipped([0, 0, 0, 0, 0, 0, 1])
+    assert clipped([0, 0, 0, 0, 0, 0, 1])  # command already 1
+    assert not clipped([0, 0, 0, 0, 0, 0, -1])
+
 def test_same_seed_same_episode(make_env) -> None:
     env_a, env_b = make_env("PickPlace", object_kind="random"), make_env("PickPlace", object_kind="random")
     rng = np.random.default_rng(0)
