@@ -11,32 +11,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import time
-from collections.abc import Callable
 
 import torch
 
 from ami_robot.models import ENCODER_CONFIGS, PREDICTOR_CONFIGS, EncoderConfig, PredictorConfig
 from ami_robot.world_model import WorldModel
 
-
-def seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of fn over `repeats` runs, after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """fp32 matmul GFLOP/s, the best of `repeats` (the ceiling, not a typical value)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = min(seconds(lambda: a @ b, 1) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
+from timing import matmul_gflops, median_seconds
 
 
 def block_flops(dim: int, mlp: int, depth: int, tokens: int, attended: int) -> float:
@@ -68,7 +49,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     reps = 2 if args.quick else 3
     torch.manual_seed(0)
-    peak = matmul_gflops()
+    peak = matmul_gflops(2048)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, {os.cpu_count()} CPUs, "
           f"load average {load} (other processes share these cores)")
@@ -79,7 +60,7 @@ def main() -> None:
     for name in ("micro", "tiny") if args.quick else ("micro", "tiny", "small"):
         enc = ENCODER_CONFIGS[name]
         wm = WorldModel.random(enc, dataclasses.replace(PREDICTOR_CONFIGS["micro"], input_dim=enc.dim))
-        t = seconds(lambda wm=wm: wm.encode(frames), reps)
+        t = median_seconds(lambda wm=wm: wm.encode(frames), reps)
         gf = 32 * encoder_flops(wm.encoder.config) / t / 1e9
         print(f"  {name:6s} {sum(p.numel() for p in wm.encoder.parameters()) / 1e6:5.2f}M params: "
               f"{32 / t:7.0f} frames/s  {gf:5.1f} GFLOP/s ({100 * gf / peak:.0f}% of matmul)")
@@ -97,7 +78,7 @@ def main() -> None:
             cost = wm.planning_cost(z, s, z[:, 0], horizon)
             acts = torch.randn(samples, horizon, 7) * 0.05
             with torch.no_grad():
-                t = seconds(lambda cost=cost, acts=acts: cost(acts), reps)
+                t = median_seconds(lambda cost=cost, acts=acts: cost(acts), reps)
             per = cfg.grid**2 + cfg.cond_tokens
             flops = samples * sum(predictor_step_flops(cfg, per * (k + 1)) for k in range(horizon))
             gf = flops / t / 1e9
@@ -110,8 +91,8 @@ def main() -> None:
     z, s = torch.randn(16, 2, 64, 192), torch.rand(16, 2, 7)
     acts = torch.randn(16, 4, 7) * 0.05
     with torch.no_grad():
-        cached = seconds(lambda: wm.rollout(z, s, acts), reps)
-        uncached = seconds(lambda: wm.rollout(z, s, acts, use_cache=False), reps)
+        cached = median_seconds(lambda: wm.rollout(z, s, acts), reps)
+        uncached = median_seconds(lambda: wm.rollout(z, s, acts, use_cache=False), reps)
     print(f"  cached {1e3 * cached:6.0f} ms, uncached {1e3 * uncached:6.0f} ms, "
           f"uncached / cached = {uncached / cached:.2f}x")
 
@@ -127,13 +108,16 @@ def main() -> None:
                 CEMConfig(samples=300, iterations=5)):
         cost = wm.planning_cost(z1, torch.rand(1, 1, 7), wm.encode(frames[1:2]), cfg.horizon)
         with torch.no_grad():
-            t = seconds(lambda cost=cost, cfg=cfg: cem(cost, cfg, generator=torch.Generator().manual_seed(0)),
-                        1 if args.quick else 2)
+            t = median_seconds(
+                lambda cost=cost, cfg=cfg: cem(cost, cfg, generator=torch.Generator().manual_seed(0)),
+                1 if args.quick else 2,
+            )
         print(f"  {cfg.samples} samples x {cfg.iterations} iterations, horizon {cfg.horizon}: "
               f"{t:5.2f} s per step")
 
 
-    print(f"\nfp32 matmul again at the end: {matmul_gflops():.0f} GFLOP/s (the machine is shared: compare)")
+    print(f"\nfp32 matmul again at the end: {matmul_gflops(2048):.0f} GFLOP/s "
+          "(the machine is shared: compare)")
 
 
 if __name__ == "__main__":

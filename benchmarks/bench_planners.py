@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -33,30 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ami_robot.planners import CEMConfig, cem
 from ami_robot.sim_model import StateCost
 
-
-def timed(fn: Callable[[], object], repeats: int = 3) -> float:
-    """Fastest wall seconds of fn() over `repeats` runs after one warm-up (the minimum, not the
-    median: on a shared machine the other jobs only ever add time)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def matmul_gflops(n: int = 1024) -> float:
-    """This machine's fp32 matmul rate (GFLOP/s), best of a few (n x n) @ (n x n)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = math.inf
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(4):
-            torch.mm(a, b)
-        best = min(best, (time.perf_counter() - start) / 4)
-    return 2 * n**3 / best / 1e9
+from timing import best_seconds, matmul_gflops
 
 
 def fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
@@ -101,16 +76,16 @@ def bench_latent(repeats: int, paper: bool) -> dict:
 
     shipped = CEMConfig.cpu_default()
     out["shipped"] = {"samples": shipped.samples, "iterations": shipped.iterations,
-                      "seconds_per_step": timed(ours(shipped), repeats)}
+                      "seconds_per_step": best_seconds(ours(shipped), repeats)}
     if paper:
-        out["paper_800x10"] = {"seconds_per_step": timed(ours(CEMConfig.paper()), 1)}
+        out["paper_800x10"] = {"seconds_per_step": best_seconds(ours(CEMConfig.paper()), 1)}
 
     # FLOP rate inside CEM at the shipped default, beside this machine's matmul rate
     with FlopCounterMode(display=False) as counter:
         ours(shipped)()
     flops = counter.get_total_flops()
     rate = flops / out["shipped"]["seconds_per_step"] / 1e9
-    peak = matmul_gflops()
+    peak = matmul_gflops(1024, calls=4)
     out["gflop_per_step"] = flops / 1e9
     out["cem_gflops"], out["matmul_gflops"], out["ratio"] = rate, peak, rate / peak
 
@@ -122,7 +97,7 @@ def bench_latent(repeats: int, paper: bool) -> dict:
     out["reference_vs_ours"] = []
     for c, h in ((1, 1), (1, 3), (4, 1), (4, 3)):
         cfg = CEMConfig.cpu_default(iterations=1, horizon=h)
-        t_ref, t_ours = timed(reference(cfg, c), repeats), timed(ours(cfg, c), repeats)
+        t_ref, t_ours = best_seconds(reference(cfg, c), repeats), best_seconds(ours(cfg, c), repeats)
         diff = float((reference(cfg, c)() - ours(cfg, c)()).abs().max())
         out["reference_vs_ours"].append({"context": c, "horizon": h, "reference_s": t_ref, "ours_s": t_ours,
                                          "speedup": t_ref / t_ours, "work_ratio": c + (h - 1) / 2,
@@ -130,12 +105,12 @@ def bench_latent(repeats: int, paper: bool) -> dict:
 
     # scaling: one iteration, samples then horizon
     samples = [50, 100, 200, 400, 800]
-    ts = [timed(ours(CEMConfig(samples=s, iterations=1)), repeats) for s in samples]
+    ts = [best_seconds(ours(CEMConfig(samples=s, iterations=1)), repeats) for s in samples]
     a, b, r2 = fit_linear(samples, ts)
     out["vs_samples"] = {"samples": samples, "seconds": ts, "fit_r2": r2, "ms_per_sample": 1e3 * b,
                          "intercept_ms": 1e3 * a}
     horizons = [1, 2, 3, 4]
-    th = [timed(ours(CEMConfig(samples=100, iterations=1, horizon=h)), repeats) for h in horizons]
+    th = [best_seconds(ours(CEMConfig(samples=100, iterations=1, horizon=h)), repeats) for h in horizons]
     a, b, r2 = fit_linear(horizons, th)
     out["vs_horizon"] = {"horizon": horizons, "seconds": th, "fit_r2": r2, "ms_per_step": 1e3 * b,
                          "intercept_ms": 1e3 * a}
@@ -185,7 +160,7 @@ def bench_sim(tasks: list[str], episodes: int, seed0: int, planner: CEMConfig) -
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (the fastest counts)")
     p.add_argument("--skip-latent", action="store_true")
     p.add_argument("--skip-paper", action="store_true", help="skip the slow 800 x 10 timing")
     p.add_argument("--skip-sim", action="store_true")
