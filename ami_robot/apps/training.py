@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from omegaconf import DictConfig
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
 from ami_robot.apps.common import AppError, build_dataclass, output_dir
 from ami_robot.data.collection import CollectConfig, collect
@@ -13,6 +14,27 @@ from ami_robot.train.pipeline import ReproduceConfig, reproduce
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
 from ami_robot.train.train_predictor import PredictorTrainConfig, train_predictor
 from ami_robot.weights import CheckpointError, load_ours, save_model
+
+
+# The trainers' dataclasses as Hydra schemas (group `schema`), so every field shows in `--cfg job`
+# and overrides like `pretrain.steps=3000` work without a `+`, type-checked by OmegaConf.
+def _schema(cls: type) -> DictConfig:
+    node = OmegaConf.structured(cls)
+    _writable(node)
+    return node
+
+
+def _writable(node: DictConfig) -> None:
+    """Frozen dataclasses make read-only nodes, which would refuse every override."""
+    OmegaConf.set_readonly(node, False)
+    for key in node:
+        if isinstance(node._get_node(key), DictConfig):
+            _writable(node._get_node(key))
+
+
+_SCHEMAS = {"pretrain": PretrainConfig, "predictor": PredictorTrainConfig, "reproduce": ReproduceConfig}
+for _name, _cls in _SCHEMAS.items():
+    ConfigStore.instance().store(group="schema", name=_name, node=_schema(_cls))
 
 
 def run_collect(cfg: DictConfig) -> None:

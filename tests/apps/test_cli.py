@@ -8,7 +8,9 @@ import time
 import imageio.v2 as imageio
 import numpy as np
 import pytest
+import yaml
 
+from ami_robot.train.pretrain import PretrainConfig
 from tests.apps.conftest import FAST
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -177,6 +179,19 @@ def test_nested_config_overrides_keep_the_other_defaults() -> None:
     with pytest.raises(AppError) as err:
         build_dataclass(ReproduceConfig, {"pretrain": {"stepz": 1}})
     assert "stepz" in err.value.message and "steps" in err.value.message
+
+
+def test_trainer_fields_override_without_plus_and_are_type_checked(cli) -> None:
+    out = cli("train-encoder", "pretrain.steps=7", "pretrain.masks.num_blocks=2", "--cfg", "job")
+    assert out.returncode == 0, out.stderr[-2000:]
+    pretrain = yaml.safe_load(out.stdout)["pretrain"]
+    assert pretrain["steps"] == 7 and pretrain["masks"]["num_blocks"] == 2
+    assert pretrain["batch_size"] == PretrainConfig().batch_size  # the rest keep the dataclass defaults
+    out = cli("reproduce", "reproduce.predictor.steps=5", "--cfg", "job")
+    reproduce = yaml.safe_load(out.stdout)["reproduce"]
+    assert reproduce["predictor"]["steps"] == 5 and reproduce["pretrain"]["steps"] == 1200  # reproduce.yaml's
+    out = cli("train-predictor", "encoder=x.safetensors", "predictor.steps=many", "--cfg", "job")
+    assert out.returncode != 0 and "predictor.steps" in out.stderr
 
 
 def test_slurm_launcher_config_composes(cli, tmp_path) -> None:
