@@ -76,16 +76,21 @@ class ReachEnv(ArmEnv):
     __doc__ = """Move the end-effector to a goal position above the table.
 
     ## Description
-    The goal is a TCP position sampled over `goal_region` at 8-16 cm above the table; the goal
-    image shows the arm there. Success: TCP within 4 cm of the goal (`distance`).
+    The goal is a TCP position sampled over `goal_region` at 8-16 cm above the table and at least
+    twice the success threshold (8 cm) from the start; the goal image shows the arm there. Success: TCP within 4 cm of the goal (`distance`).
 """ + _COMMON
 
     task_name = "Reach"
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
+        # At least twice the success threshold from the start, so that standing still never succeeds.
         (x0, y0), (x1, y1) = self.randomization.goal_region
-        position = rng.uniform((x0, y0, 0.08), (x1, y1, 0.16))
-        return Goal(position, ep.half_height, ep.size / 2, ep.kind)
+        min_distance = 2 * self.task_spec.threshold
+        for _ in range(1000):
+            position = rng.uniform((x0, y0, 0.08), (x1, y1, 0.16))
+            if np.linalg.norm(position - ep.tcp_start) >= min_distance:
+                return Goal(position, ep.half_height, ep.size / 2, ep.kind)
+        raise RuntimeError(f"no Reach goal {min_distance} m from the start in the goal region; widen goal_region")
 
     def _realised_goal(self, sim: ArmSim, goal: Goal, force: bool = False) -> Goal | None:
         tcp = sim.tcp_pos()

@@ -79,6 +79,16 @@ def test_reset_info(make_env, task: str) -> None:
     np.testing.assert_allclose(env.unwrapped.goal_task_state, info["goal_task_state"])
 
 
+def test_no_episode_starts_solved(make_env, task: str) -> None:
+    # Standing still must never succeed: Reach goals lie >= 2 x threshold from the start.
+    env = make_env(task)
+    for seed in range(10_000, 10_012):
+        _, info = env.reset(seed=seed)
+        assert not info["success"], (task, seed, info["distance"])
+        if task == "Reach":
+            assert info["distance"] >= 2 * TASK_SPECS[task].threshold - 0.01  # goal realised within 1 cm
+
+
 def test_nan_and_inf_actions_name_the_entries(make_env) -> None:
     env = make_env("Reach")
     env.reset(seed=0)
