@@ -77,7 +77,8 @@ class ReachEnv(ArmEnv):
 
     ## Description
     The goal is a TCP position sampled over `goal_region` at 8-16 cm above the table and at least
-    twice the success threshold (8 cm) from the start; the goal image shows the arm there. Success: TCP within 4 cm of the goal (`distance`).
+    twice the success threshold (8 cm) from the start; the goal image shows the arm there.
+    Success: TCP within 4 cm of the goal (`distance`).
 """ + _COMMON
 
     task_name = "Reach"
@@ -90,7 +91,8 @@ class ReachEnv(ArmEnv):
             position = rng.uniform((x0, y0, 0.08), (x1, y1, 0.16))
             if np.linalg.norm(position - ep.tcp_start) >= min_distance:
                 return Goal(position, ep.half_height, ep.size / 2, ep.kind)
-        raise RuntimeError(f"no Reach goal {min_distance} m from the start in the goal region; widen goal_region")
+        raise RuntimeError(f"no Reach goal {min_distance} m from the start in the goal region; "
+                           "widen goal_region")
 
     def _realised_goal(self, sim: ArmSim, goal: Goal, force: bool = False) -> Goal | None:
         tcp = sim.tcp_pos()
