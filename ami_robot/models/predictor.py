@@ -125,6 +125,10 @@ class ACPredictor(nn.Module):
         self.action_encoder = nn.Linear(c.action_dim, c.dim, bias=True)
         self.state_encoder = nn.Linear(c.action_dim, c.dim, bias=True)
         self.extrinsics_encoder = nn.Linear(c.action_dim - 1, c.dim, bias=True)  # present even when unused
+        if not c.use_extrinsics:
+            # Kept for the released names only; frozen so that no trainer (nor DDP, which refuses
+            # parameters without gradients) ever waits for a gradient it cannot get.
+            self.extrinsics_encoder.requires_grad_(False)
         self.predictor_blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_dim, c.eps) for _ in range(c.depth))
         self.predictor_norm = nn.LayerNorm(c.dim, eps=c.eps)
         self.predictor_proj = nn.Linear(c.dim, c.input_dim, bias=True)

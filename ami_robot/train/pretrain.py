@@ -128,8 +128,6 @@ def pretrain_encoder(
     encoder = VisionTransformer(ecfg)
     predictor = MaskPredictor(ecfg.dim, cfg.predictor_dim, cfg.predictor_depth, cfg.predictor_heads, ecfg.eps)
     dynamics = ACPredictor(cfg.dynamics_config) if cfg.dynamics_weight > 0 else None
-    if dynamics is not None and not cfg.dynamics_config.use_extrinsics:
-        dynamics.extrinsics_encoder.requires_grad_(False)  # unused; DDP refuses parameters without grads
     model = JEPA(encoder, predictor, dynamics).to(dev)
     target = copy.deepcopy(encoder).to(dev).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.schedule.peak_lr, betas=(0.9, 0.999),

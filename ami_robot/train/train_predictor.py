@@ -129,8 +129,6 @@ def train_predictor(
     starts = clip_starts(data, cfg.clip_len * cfg.frame_skip, train_eps)
 
     model = ACPredictor(pcfg).to(dev)
-    if not pcfg.use_extrinsics:
-        model.extrinsics_encoder.requires_grad_(False)  # kept for the released names, never used
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, betas=(0.9, 0.999),
                                   weight_decay=cfg.weight_decay)
     resume = TrainingState(out_dir, asdict(cfg), {"model": model, "optimizer": optimizer})
