@@ -29,7 +29,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     denom = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # Exactly, the bounds reach 0 at k = 0 and 1 at k = n; in floats they can miss by an ulp
+    # (50/50 gave 0.9999999999999999), which put p outside its own interval and broke error bars.
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def config_fingerprint(config: dict[str, Any]) -> str:

@@ -23,6 +23,23 @@ def test_wilson_known_values() -> None:
         wilson_interval(11, 10)
 
 
+@pytest.mark.parametrize("n", [1, 7, 8, 50, 100, 1000])
+def test_wilson_contains_the_rate(n) -> None:
+    for k in range(n + 1):
+        lo, hi = wilson_interval(k, n)
+        assert 0.0 <= lo <= k / n <= hi <= 1.0
+    assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0  # 50/50 gave 1 - 1e-16
+
+
+def test_bench_chart_with_certain_rows(tmp_path) -> None:
+    from ami_robot.apps.evaluate import _bar_chart
+
+    records = [{"task": "Reach", "method": m, "seed": s, "success": m == "expert", "final_distance": 0.0}
+               for m in ("expert", "random") for s in range(50)]
+    _bar_chart(summarize(records), tmp_path / "bench.png")  # 50/50 and 0/50 both have error bars
+    assert (tmp_path / "bench.png").stat().st_size > 0
+
+
 def test_log_resumes_and_drops_a_cut_line(tmp_path) -> None:
     path = tmp_path / "episodes.jsonl"
     log = EpisodeLog(path, {"task": "Reach", "episodes": 3})
