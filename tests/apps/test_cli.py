@@ -198,3 +198,14 @@ def test_slurm_launcher_config_composes(cli, tmp_path) -> None:
     out = cli("eval", "hydra/launcher=slurm", "--cfg", "hydra")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "SlurmLauncher" in out.stdout and "cpus_per_task: 2" in out.stdout
+
+
+@pytest.mark.parametrize("name", ["cem", "cem_paper", "gradient", "mppi", "random_shooting"])
+def test_every_planner_option_makes_a_config(cli, name) -> None:
+    from ami_robot.planners import make_config
+
+    out = cli("eval", f"planner={name}", "--cfg", "job")
+    assert out.returncode == 0, out.stderr[-2000:]
+    config = make_config(**yaml.safe_load(out.stdout)["planner"])
+    if name == "gradient":  # the CPU budget README's Reach row was measured with
+        assert (config.starts, config.iterations, config.horizon) == (8, 20, 1)
