@@ -102,7 +102,7 @@ def check(wm: WorldModel, bank: FrameBank, seed: int, budget: int) -> None:
     obs, info = env.reset(seed=seed)
     policy.reset(obs, info)
     for _ in range(budget - 1):
-        obs, *_ = env.step(policy.act(obs))
+        obs, _, _, _, step_info = env.step(policy.act(obs))
     z_goal = wm.encode(info["goal_pixels"][None])
     z_now, state = wm.encode(obs["pixels"][None]), torch.as_tensor(obs["state"])
     cost = wm.planning_cost(z_now[:, None], state[None, None], z_goal, 2)
@@ -110,7 +110,8 @@ def check(wm: WorldModel, bank: FrameBank, seed: int, budget: int) -> None:
              "stay open, up 7.5 cm": [(0, 0, 0, 0), (0, 0, 0.075, 0)],
              "up 7.5 cm twice, open": [(0, 0, 0.075, 0), (0, 0, 0.075, 0)],
              "stay, stay": [(0, 0, 0, 0), (0, 0, 0, 0)]}
-    print(f"seed {seed}, at the pre-grasp pose: TCP {np.round(obs['state'][:3], 3)}")
+    print(f"seed {seed}, at the pre-grasp pose: TCP {np.round(obs['state'][:3], 3)}, gripper "
+          f"{obs['state'][6]:.2f}, object {np.round(step_info['object_pos'], 3)}")
     for name, steps in plans.items():
         actions = torch.tensor([[[x, y, z, 0, 0, 0, g] for x, y, z, g in steps]], dtype=torch.float32)
         print(f"  model energy after '{name}': {float(cost(actions)):.3f}")
