@@ -95,8 +95,11 @@ def policy_factory(
     policy_cfg: DictConfig, world_model: Callable[[], WorldModel], planner: PlannerConfig
 ) -> Any:
     """A factory for the policy a `_target_` config names, with the shared world model (built on
-    first use by `world_model()`) and planner bound where its constructor takes them and the
-    config does not set them."""
+    first use by `world_model()`) and planner bound where its constructor takes them. A policy's
+    own `planner` node replaces the shared planner, built and checked the same way."""
+    if policy_cfg.get("planner") is not None:  # built here: the policy cannot read a DictConfig
+        planner = build_planner(policy_cfg.planner)
+        policy_cfg = OmegaConf.create({k: v for k, v in policy_cfg.items() if k != "planner"})
     try:
         factory = instantiate(policy_cfg, _partial_=True)
     except Exception as exc:  # Hydra wraps import and argument errors alike

@@ -209,3 +209,20 @@ def test_every_planner_option_makes_a_config(cli, name) -> None:
     config = make_config(**yaml.safe_load(out.stdout)["planner"])
     if name == "gradient":  # the CPU budget README's Reach row was measured with
         assert (config.starts, config.iterations, config.horizon) == (8, 20, 1)
+
+
+def test_bench_policies_take_their_planners_from_the_planner_files(cli) -> None:
+    bench = yaml.safe_load(cli("bench", "--cfg", "job").stdout)["policies"]
+    for name in ("mppi", "gradient"):
+        out = cli("eval", f"planner={name}", "--cfg", "job")
+        assert bench[f"latent_{name}"]["planner"] == yaml.safe_load(out.stdout)["planner"]
+
+
+def test_a_policy_with_its_own_planner_runs_and_is_checked(cli, tmp_path) -> None:
+    out = cli("bench", *FAST, "tasks=[Reach]", "episodes=1", "methods=[latent_gradient]",
+              "policies.latent_gradient.planner.iterations=2", f"hydra.run.dir={tmp_path / 'ok'}")
+    assert out.returncode == 0, out.stderr[-2000:]  # it crashed on a DictConfig planner before
+    assert "| Reach | latent_gradient | 1 |" in (tmp_path / "ok" / "results.md").read_text()
+    out = cli("bench", *FAST, "tasks=[Reach]", "episodes=1", "methods=[latent_mppi]",
+              "policies.latent_mppi.planner.samples=1", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert out.returncode == 2 and "bad planner config" in out.stderr
