@@ -90,8 +90,8 @@ def _probe_targets(data: Any, frames: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def probe_encoder(encoder: VisionTransformer, train_dir: str | Path, val_dir: str | Path,
-                  max_fit_frames: int = 8000, seed: int = 0) -> dict[str, Any]:
-    """Linear probe from frozen pooled patch features to (TCP xyz, gripper, object xyz).
+                  max_fit_frames: int = 8000, seed: int = 0, pooled: int = 4) -> dict[str, Any]:
+    """Linear probe from frozen pooled patch features (pooled x pooled) to (TCP xyz, gripper, object xyz).
 
     Fit on up to `max_fit_frames` frames of the training episodes (ridge strength chosen by
     episode-grouped cross-validation there), scored on every frame of the held-out validation
@@ -106,12 +106,13 @@ def probe_encoder(encoder: VisionTransformer, train_dir: str | Path, val_dir: st
     grid = (encoder.config.grid, encoder.config.grid)
 
     def features(data: Any, frames: np.ndarray) -> torch.Tensor:
-        return pool_features(encode_frames(encoder, torch.from_numpy(data.frames[frames])).float(), grid)
+        z = encode_frames(encoder, torch.from_numpy(data.frames[frames])).float()
+        return pool_features(z, grid, pooled)
 
     owner = np.repeat(np.arange(train.num_episodes), train.lengths)[fit]  # episode of each fit frame
     scored = np.arange(val.num_frames)
     z_val = encode_frames(encoder, torch.from_numpy(val.frames)).float()
-    result = ridge_probe(features(train, fit), _probe_targets(train, fit), pool_features(z_val, grid),
+    result = ridge_probe(features(train, fit), _probe_targets(train, fit), pool_features(z_val, grid, pooled),
                          _probe_targets(val, scored), lambdas=(1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3),
                          groups=torch.from_numpy(owner), folds=3)
     return {"r2": dict(zip(PROBE_TARGETS, [round(float(v), 4) for v in result["r2"]], strict=True)),
