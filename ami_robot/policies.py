@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from ami_robot.agent import GoalSchedule, LatentCostModel, MPCAgent
+from ami_robot.models import next_state
 from ami_robot.planners import PlannerConfig, make_config, plan, shift_plan
 from ami_robot.world_model import WorldModel
 
@@ -121,6 +123,166 @@ class LatentMPC:
             self.plans[i] = None if schedule.step(energy) else plans[i]
         self.planning_seconds.append(elapsed / e)  # seconds per action, shared by the batch
         return actions
+
+
+class RetrievalMPC(LatentMPC):
+    """Latent planning through phases the agent derives from its memory of training frames.
+
+    For each goal image (the final one, or the env's sub-goals) the memory (ami_robot.memory)
+    gives the k nearest training frames: their robot states say whether the goal holds the
+    gripper closed, at what height the hand is, and where (how low) the hand was when their
+    episodes last grasped or released. When the goal's gripper differs from the current one,
+    the episode first lines up with the goal image (latent energy for x and y, the retrieved
+    height), goes straight down to the retrieved grasp (or release) height, changes the gripper,
+    and then plans to the goal image. Every phase's cost is a state term (`state_weight` per m of
+    TCP error on the coordinates it fixes, `gripper_weight` per unit of gripper error) plus, in
+    the goal-image phases, the world model's latent energy.
+    """
+
+    def __init__(self, world_model: WorldModel, memory: Any = None,
+                 planner: PlannerConfig | dict[str, Any] | None = None, goals: str = "final",
+                 neighbours: int = 10, grasp_votes: int = 1, release_votes: int = 3, state_weight: float = 5.0, gripper_weight: float = 0.5,
+                 align_steps: int = 14, subgoal_steps: int = 12, settle: float = 0.005,
+                 energy: str = "l1", warm_start: str = "zero", seed: int = 0) -> None:
+        from ami_robot.memory import FrameMemory
+
+        super().__init__(world_model, planner, goals=goals, energy=energy, warm_start=warm_start, seed=seed)
+        if memory is None or isinstance(memory, (str, Path)):
+            from ami_robot.apps.common import shipped_checkpoint_dir
+
+            memory = FrameMemory.load(memory or Path(shipped_checkpoint_dir()) / "memory.safetensors")
+        if min(neighbours, align_steps, subgoal_steps) < 1 or min(state_weight, gripper_weight, settle) < 0:
+            raise ValueError("neighbours, align_steps and subgoal_steps must be >= 1; the weights and "
+                             "settle >= 0")
+        self.memory, self.neighbours = memory, neighbours
+        self.grasp_votes, self.release_votes = grasp_votes, release_votes
+        self.min_image_steps = 4  # an image phase plans at least this many steps before it may settle
+        self.state_weight, self.gripper_weight = state_weight, gripper_weight
+        self.align_steps, self.subgoal_steps, self.settle = align_steps, subgoal_steps, settle
+
+    def waypoints(self, images: Sequence[np.ndarray], closed: bool) -> list[tuple[Any, int]]:
+        """(waypoint, goal image index) for each phase, from the goal images in order."""
+        from ami_robot.memory import Waypoint
+
+        nan = float("nan")
+        phases: list[tuple[Any, int]] = []
+        for i, image in enumerate(images):
+            found = self.memory.retrieve(self.world_model, image, self.neighbours)
+            height = np.array([nan, nan, found.xyz[2]])  # x and y from the latent energy
+            if not closed and found.holding >= self.grasp_votes and found.grasp_xyz is not None:
+                change, where = 1.0, found.grasp_xyz
+            elif closed and found.open >= self.release_votes and found.release_xyz is not None:
+                change, where = 0.0, found.release_xyz
+            else:
+                change, where = float(closed), None
+            if where is not None:  # line up as the goal image shows, go straight down, change the gripper
+                down, hand = np.array([nan, nan, where[2]]), float(closed)
+                phases += [(Waypoint("line up", height, hand, self.align_steps, image=True, settle=self.settle), i),
+                           (Waypoint("go down", down, hand, 8, tolerance=0.008, hold_xy=True), i),
+                           (Waypoint("close" if change else "open", down, change, 2, tolerance=0.0, hold_xy=True),
+                            i)]
+                closed = bool(change)
+            last = i == len(images) - 1
+            # after a grasp or release the hand goes straight up (x, y held) to the goal's height
+            phases.append((Waypoint(f"goal image {i}", height, float(closed), 10**6 if last else self.subgoal_steps,
+                                    image=True, settle=0.0 if last else self.settle,
+                                    hold_xy=where is not None), i))
+        return phases
+
+    def reset_batch(self, obs: Sequence[dict[str, np.ndarray]], infos: Sequence[dict[str, Any]],
+                    seeds: Sequence[int] | None = None,
+                    schedules: Sequence[GoalSchedule] | None = None) -> None:
+        super().reset_batch(obs, infos, seeds=seeds, schedules=schedules)
+        self.phases = [self.waypoints(s.goals, bool(o["state"][6] > 0.25))
+                       for s, o in zip(self.schedules, obs, strict=True)]
+        self.phase_index, self.phase_steps = [0] * len(obs), [0] * len(obs)
+        self.recent_xy: list[list[np.ndarray]] = [[] for _ in obs]  # TCP x, y in the current phase
+        self.targets = [self._target(i, o["state"]) for i, o in enumerate(obs)]
+        self._last_move = [float("inf")] * len(obs)  # the length of each episode's last planned move
+
+    def phase(self, i: int) -> Any:
+        """Episode i's current waypoint."""
+        return self.phases[i][self.phase_index[i]][0]
+
+    def _target(self, i: int, state: np.ndarray) -> np.ndarray:
+        waypoint = self.phase(i)
+        target = waypoint.xyz.copy()
+        if waypoint.hold_xy:  # straight down from where the last phase ended (its last 3 steps: the
+            target[:2] = np.median(self.recent_xy[i][-3:] or [state[:2]], axis=0)  # planner jitters)
+        return target
+
+    def _advance(self, i: int, state: np.ndarray) -> None:
+        """Move episode i past a phase whose target is reached, whose plan has settled, or whose
+        step budget is spent."""
+        while self.phase_index[i] < len(self.phases[i]) - 1:
+            waypoint, steps = self.phase(i), self.phase_steps[i]
+            fixed = ~np.isnan(self.targets[i])
+            error = np.abs(state[:3] - self.targets[i])[fixed]
+            reached = waypoint.tolerance > 0 and not waypoint.image and bool((error <= waypoint.tolerance).all())
+            settled = waypoint.image and steps >= self.min_image_steps and self._last_move[i] < waypoint.settle
+            if not (reached or settled or steps >= waypoint.max_steps):
+                return
+            self.phase_index[i] += 1
+            self.phase_steps[i], self.plans[i] = 0, None
+            self.recent_xy[i].append(state[:2].copy())
+            previous = self.targets[i]
+            self.targets[i] = self._target(i, state)
+            if self.phase(i).hold_xy and self.phases[i][self.phase_index[i] - 1][0].hold_xy:
+                self.targets[i][:2] = previous[:2]  # one vertical line through go down, close and up
+            self.recent_xy[i] = []
+
+    @torch.no_grad()
+    def act_batch(self, obs: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
+        """Actions (E, 7): each episode plans toward its current phase's target, all in one batch."""
+        wm, e = self.world_model, len(obs)
+        start = time.perf_counter()
+        for i in range(e):
+            self._advance(i, obs[i]["state"])
+            self.recent_xy[i].append(obs[i]["state"][:2].copy())
+        states = torch.as_tensor(np.stack([o["state"] for o in obs]), dtype=torch.float32)  # (E, 7)
+        targets = torch.as_tensor(np.stack(self.targets), dtype=torch.float32)  # (E, 3), NaN: free
+        mask = ~torch.isnan(targets)
+        targets = torch.nan_to_num(targets)
+        grip = torch.tensor([self.phase(i).gripper for i in range(e)])  # (E,)
+        image = torch.tensor([float(self.phase(i).image) for i in range(e)])  # (E,)
+        latent_cost = None
+        if bool(image.any()):
+            goals = []
+            for i in range(e):
+                g = self.phases[i][self.phase_index[i]][1]
+                if g not in self._goal_latents[i]:
+                    self._goal_latents[i][g] = wm.encode(self.schedules[i].goals[g][None])[0]
+                goals.append(self._goal_latents[i][g])
+            z = wm.encode(np.stack([o["pixels"] for o in obs]))  # (E, N, D)
+            latent_cost = wm.planning_cost(z[:, None], states[:, None], torch.stack(goals),
+                                           self.planner.horizon, metric=self.energy_metric)
+
+        def cost(actions: torch.Tensor) -> torch.Tensor:  # (E*S, H, 7) -> (E*S,)
+            rows = actions.shape[0] // e
+            s = states.repeat_interleave(rows, 0)
+            for t in range(actions.shape[1]):
+                s = next_state(s, actions[:, t])  # the robot state the plan ends in
+            error = (s[:, :3] - targets.repeat_interleave(rows, 0)) * mask.repeat_interleave(rows, 0)
+            total = self.state_weight * error.norm(dim=-1)
+            total = total + self.gripper_weight * (s[:, 6] - grip.repeat_interleave(rows, 0)).abs()
+            if latent_cost is not None:
+                total = total + image.repeat_interleave(rows, 0) * latent_cost(actions)
+            return total
+
+        init = None
+        if self.warm_start != "none" and all(p is not None for p in self.plans):
+            init = torch.stack([shift_plan(p, fill=self.warm_start) for p in self.plans])  # (E, H, 7)
+        plans = plan(cost, self.planner, init_mean=init, num_problems=e, generator=self.generators,
+                     device=self.device)  # (E, H, 7)
+        elapsed = time.perf_counter() - start
+        final_energy = cost(plans)
+        for i in range(e):
+            self.energies[i].append(float(final_energy[i]))
+            self.plans[i] = plans[i]
+            self.phase_steps[i] += 1
+            self._last_move[i] = float(plans[i, 0, :3].norm())
+        self.planning_seconds.append(elapsed / e)
+        return plans[:, 0].cpu().numpy().astype(np.float32)
 
 
 class ExpertPolicy:

@@ -1,0 +1,181 @@
+"""Episodic memory of training frames: the agent's own sub-goals from a goal image.
+
+The greedy latent planner cannot grasp from a goal image alone (benchmarks/bench_expert_energy.py):
+the open hand must first go down around the object, which looks less like the goal than hovering
+does, and the gripper's closing is 1-2 pixels at 64 px. The memory holds, for every training
+frame, a key (its encoder latent pooled to a coarse grid and projected on its principal
+directions) and the robot's own state; nothing about the objects. For a goal image it returns
+the k nearest training frames and reads the robot path that led there in their episodes: where
+the hand was when the gripper last closed (or opened) before the goal, and the gripper state the
+goal implies. Those become waypoints for the planner (ami_robot.policies.RetrievalMPC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ami_robot.train.probe import pool_features
+from ami_robot.world_model import WorldModel
+
+CLOSED = 0.25  # gripper state (0 open .. 1 closed) above which the hand counts as closed
+HELD_MAX = 0.85  # fingers stopped short of this hold something between them
+FORMAT = "ami-robot/memory-v1"
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """One phase of a retrieved plan: where the TCP should go (m; NaN leaves a coordinate to the
+    latent energy, `hold_xy` takes x and y from the TCP when the phase starts), the gripper
+    (0 open, 1 closed), and whether the goal image's latent energy is part of the cost."""
+
+    name: str
+    xyz: np.ndarray  # (3,)
+    gripper: float
+    max_steps: int
+    image: bool = False  # add the latent energy to the goal image
+    tolerance: float = 0.015  # m: the waypoint is reached when the TCP is this close (0: never)
+    hold_steps: int = 0  # steps spent after reaching it (a gripper change takes time)
+    hold_xy: bool = False
+    settle: float = 0.0  # m: an image phase ends when the planned move is shorter than this
+
+
+@dataclass
+class Retrieval:
+    """The k training frames nearest a goal image and what their robot states say."""
+
+    frames: np.ndarray  # (k,) indices into the memory
+    distances: np.ndarray  # (k,) key distance
+    xyz: np.ndarray  # (3,) median TCP of the neighbours
+    holding: int  # neighbours whose fingers stopped on something (CLOSED < gripper < HELD_MAX)
+    open: int  # neighbours with the gripper open (<= CLOSED)
+    grasp_xyz: np.ndarray | None  # (3,) median TCP where their episodes last grasped, before the frame
+    release_xyz: np.ndarray | None  # (3,) median TCP where they last released something
+
+
+class FrameMemory:
+    """Keys and robot states of training frames, with their episode boundaries."""
+
+    def __init__(self, keys: torch.Tensor, states: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                 mean: torch.Tensor, basis: torch.Tensor, pooled: int, meta: dict[str, Any] | None = None) -> None:
+        if keys.ndim != 2 or keys.shape[0] != states.shape[0] or keys.shape[1] != basis.shape[1]:
+            raise ValueError(f"keys {tuple(keys.shape)}, states {states.shape} and basis "
+                             f"{tuple(basis.shape)} disagree")
+        if int(lengths.sum()) != states.shape[0]:
+            raise ValueError(f"episode lengths sum to {int(lengths.sum())}, but there are {states.shape[0]} frames")
+        self.keys, self.states = keys.float(), np.asarray(states, np.float32)
+        self.starts, self.lengths = np.asarray(starts, np.int64), np.asarray(lengths, np.int64)
+        self.mean, self.basis, self.pooled = mean.float(), basis.float(), pooled
+        self.meta = meta or {}
+        self.episode = np.repeat(np.arange(len(self.starts)), self.lengths)
+
+    # ------------------------------------------------------------------ build, save, load
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, world_model: WorldModel, data: Any, pooled: int = 4, components: int = 64,
+              batch: int = 512) -> FrameMemory:
+        """Encode every frame of `data` (ami_robot.data.Trajectories); keys are the pooled latents
+        projected on their first `components` principal directions (whitening is not used:
+        the L1 distance keeps the directions' own scales)."""
+        grid = (world_model.encoder.config.grid,) * 2
+        pooled_latents = torch.cat([pool_features(world_model.encode(data.frames[i:i + batch]), grid, pooled)
+                                    for i in range(0, len(data.frames), batch)])  # (F, P*P*D)
+        mean = pooled_latents.mean(0)
+        sample = pooled_latents[torch.randperm(len(pooled_latents), generator=torch.Generator().manual_seed(0))[:8192]]
+        _, _, v = torch.linalg.svd(sample - mean, full_matrices=False)
+        basis = v[:components].T.contiguous()  # (P*P*D, components)
+        keys = (pooled_latents - mean) @ basis
+        return cls(keys, data.states, data.starts - data.starts[0], data.lengths, mean, basis, pooled)
+
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+        """memory.safetensors and its JSON card (sha256, `meta`), each written atomically."""
+        path = Path(path)
+        tensors = {"keys": self.keys.half().contiguous(), "states": torch.from_numpy(self.states),
+                   "starts": torch.from_numpy(self.starts), "lengths": torch.from_numpy(self.lengths),
+                   "mean": self.mean, "basis": self.basis.contiguous()}
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "pooled": str(self.pooled)})
+        tmp.replace(path)
+        card = {"format": FORMAT, "file": path.name, "sha256": _sha256(path), "pooled": self.pooled,
+                "frames": int(self.keys.shape[0]), "episodes": len(self.starts),
+                "components": int(self.basis.shape[1]), **(meta or self.meta)}
+        card_path = path.with_suffix(".json")
+        card_path.with_suffix(".json.tmp").write_text(json.dumps(card, indent=2) + "\n")
+        card_path.with_suffix(".json.tmp").replace(card_path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FrameMemory:
+        """Load memory.safetensors, its sha256 checked against the card beside it."""
+        path = Path(path)
+        card_path = path.with_suffix(".json")
+        if not path.exists() or not card_path.exists():
+            raise FileNotFoundError(f"{path} or its card {card_path.name} is missing; rebuild it with "
+                                    "`ami-robot memory` (or `ami-robot reproduce`)")
+        card = json.loads(card_path.read_text())
+        if card.get("format") != FORMAT:
+            raise ValueError(f"{card_path} is not an ami-robot memory card (format {card.get('format')!r})")
+        digest = _sha256(path)
+        if digest != card["sha256"]:
+            raise ValueError(f"{path}: sha256 {digest[:16]}... does not match its card's "
+                             f"{card['sha256'][:16]}...; the file is corrupted or was replaced: rebuild it")
+        t = load_file(str(path))
+        return cls(t["keys"].float(), t["states"].numpy(), t["starts"].numpy(), t["lengths"].numpy(),
+                   t["mean"], t["basis"], int(card["pooled"]), meta=card)
+
+    # ------------------------------------------------------------------ retrieval
+
+    def key(self, world_model: WorldModel, pixels: np.ndarray) -> torch.Tensor:
+        """The key of goal images uint8 (B, H, W, 3) -> (B, components)."""
+        grid = (world_model.encoder.config.grid,) * 2
+        return (pool_features(world_model.encode(pixels), grid, self.pooled) - self.mean) @ self.basis
+
+    def retrieve(self, world_model: WorldModel, pixels: np.ndarray, k: int = 10) -> Retrieval:
+        """The k training frames nearest one goal image (H, W, 3), and where their episodes last
+        grasped and released something before them."""
+        distance = (self.keys - self.key(world_model, pixels[None])).abs().mean(1)  # (F,)
+        order = distance.argsort()[:k].numpy()
+        grip = self.states[order, 6]
+        grasps = [c for c in (self.last_change(int(f), to_closed=True) for f in order) if c is not None]
+        releases = [c for c in (self.last_change(int(f), to_closed=False) for f in order) if c is not None]
+        return Retrieval(order, distance[order].numpy(), np.median(self.states[order, :3], 0),
+                         int(((grip > CLOSED) & (grip < HELD_MAX)).sum()), int((grip <= CLOSED).sum()),
+                         np.median(self.states[grasps, :3], 0) if grasps else None,
+                         np.median(self.states[releases, :3], 0) if releases else None)
+
+    def last_change(self, frame: int, to_closed: bool, settle: int = 2) -> int | None:
+        """The last frame of `frame`'s episode, up to it, from which the gripper closed on
+        something (or opened after holding something): where a grasp (or a release) happened.
+
+        Holding is read from the robot alone: `settle` frames after closing, the fingers stopped
+        short of fully closed (between CLOSED and HELD_MAX); closing on air is not a grasp.
+        """
+        start = self.starts[self.episode[frame]]
+        grip = self.states[start:frame + 1, 6]
+        closed = grip > CLOSED
+        flips = np.flatnonzero(closed[1:] & ~closed[:-1]) if to_closed else np.flatnonzero(~closed[1:] & closed[:-1])
+        for flip in flips[::-1]:
+            if to_closed:
+                after = self.states[start + flip + 1:start + flip + 2 + settle, 6]
+                held = after[-1] if len(after) else 1.0
+            else:
+                held = grip[flip]
+            if CLOSED < held < HELD_MAX:
+                return int(start + flip)
+        return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
