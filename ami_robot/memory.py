@@ -64,15 +64,18 @@ class FrameMemory:
     """Keys and robot states of training frames, with their episode boundaries."""
 
     def __init__(self, keys: torch.Tensor, states: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-                 mean: torch.Tensor, basis: torch.Tensor, pooled: int, meta: dict[str, Any] | None = None) -> None:
+                 mean: torch.Tensor, basis: torch.Tensor, pooled: int, fingerprint: torch.Tensor,
+                 meta: dict[str, Any] | None = None) -> None:
         if keys.ndim != 2 or keys.shape[0] != states.shape[0] or keys.shape[1] != basis.shape[1]:
             raise ValueError(f"keys {tuple(keys.shape)}, states {states.shape} and basis "
                              f"{tuple(basis.shape)} disagree")
         if int(lengths.sum()) != states.shape[0]:
-            raise ValueError(f"episode lengths sum to {int(lengths.sum())}, but there are {states.shape[0]} frames")
+            raise ValueError(f"episode lengths sum to {int(lengths.sum())}, but there are "
+                             f"{states.shape[0]} frames")
         self.keys, self.states = keys.float(), np.asarray(states, np.float32)
         self.starts, self.lengths = np.asarray(starts, np.int64), np.asarray(lengths, np.int64)
         self.mean, self.basis, self.pooled = mean.float(), basis.float(), pooled
+        self.fingerprint = fingerprint.float()  # the key of probe_image(): which encoder made the keys
         self.meta = meta or {}
         self.episode = np.repeat(np.arange(len(self.starts)), self.lengths)
 
@@ -89,20 +92,23 @@ class FrameMemory:
         pooled_latents = torch.cat([pool_features(world_model.encode(data.frames[i:i + batch]), grid, pooled)
                                     for i in range(0, len(data.frames), batch)])  # (F, P*P*D)
         mean = pooled_latents.mean(0)
-        sample = pooled_latents[torch.randperm(len(pooled_latents), generator=torch.Generator().manual_seed(0))[:8192]]
-        _, _, v = torch.linalg.svd(sample - mean, full_matrices=False)
+        rows = torch.randperm(len(pooled_latents), generator=torch.Generator().manual_seed(0))[:8192]
+        _, _, v = torch.linalg.svd(pooled_latents[rows] - mean, full_matrices=False)
         basis = v[:components].T.contiguous()  # (P*P*D, components)
         keys = (pooled_latents - mean) @ basis
-        return cls(keys, data.states, data.starts - data.starts[0], data.lengths, mean, basis, pooled)
+        fingerprint = (pool_features(world_model.encode(probe_image()), grid, pooled) - mean) @ basis
+        return cls(keys, data.states, data.starts - data.starts[0], data.lengths, mean, basis, pooled,
+                   fingerprint[0])
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
         """memory.safetensors and its JSON card (sha256, `meta`), each written atomically."""
         path = Path(path)
         tensors = {"keys": self.keys.half().contiguous(), "states": torch.from_numpy(self.states),
                    "starts": torch.from_numpy(self.starts), "lengths": torch.from_numpy(self.lengths),
-                   "mean": self.mean, "basis": self.basis.contiguous()}
+                   "mean": self.mean, "basis": self.basis.contiguous(), "fingerprint": self.fingerprint}
         tmp = path.with_suffix(".tmp")
         save_file(tensors, str(tmp), metadata={"format": FORMAT, "pooled": str(self.pooled)})
+        tmp.chmod(0o644)
         tmp.replace(path)
         card = {"format": FORMAT, "file": path.name, "sha256": _sha256(path), "pooled": self.pooled,
                 "frames": int(self.keys.shape[0]), "episodes": len(self.starts),
@@ -129,7 +135,14 @@ class FrameMemory:
                              f"{card['sha256'][:16]}...; the file is corrupted or was replaced: rebuild it")
         t = load_file(str(path))
         return cls(t["keys"].float(), t["states"].numpy(), t["starts"].numpy(), t["lengths"].numpy(),
-                   t["mean"], t["basis"], int(card["pooled"]), meta=card)
+                   t["mean"], t["basis"], int(card["pooled"]), t["fingerprint"], meta=card)
+
+    def check(self, world_model: WorldModel, tolerance: float = 1e-3) -> None:
+        """Raise if `world_model`'s encoder is not the one that made the keys (they would mean nothing)."""
+        key = self.key(world_model, probe_image())[0]
+        if key.shape != self.fingerprint.shape or float((key - self.fingerprint).abs().max()) > tolerance:
+            raise ValueError("the memory's keys were made by a different encoder than this world model's; "
+                             "rebuild it with `ami-robot memory` for this model (or use the shipped model)")
 
     # ------------------------------------------------------------------ retrieval
 
@@ -151,6 +164,15 @@ class FrameMemory:
                          np.median(self.states[grasps, :3], 0) if grasps else None,
                          np.median(self.states[releases, :3], 0) if releases else None)
 
+    def grasp_height(self) -> float:
+        """The median TCP height of every grasp in the memory: the fallback when no neighbour grasped."""
+        if not hasattr(self, "_grasp_height"):
+            ends = self.starts + self.lengths - 1
+            grasps = [self.last_change(int(f), to_closed=True) for f in ends]
+            heights = [self.states[g, 2] for g in grasps if g is not None]
+            self._grasp_height = float(np.median(heights)) if heights else float(np.min(self.states[:, 2]))
+        return self._grasp_height
+
     def last_change(self, frame: int, to_closed: bool, settle: int = 2) -> int | None:
         """The last frame of `frame`'s episode, up to it, from which the gripper closed on
         something (or opened after holding something): where a grasp (or a release) happened.
@@ -161,7 +183,8 @@ class FrameMemory:
         start = self.starts[self.episode[frame]]
         grip = self.states[start:frame + 1, 6]
         closed = grip > CLOSED
-        flips = np.flatnonzero(closed[1:] & ~closed[:-1]) if to_closed else np.flatnonzero(~closed[1:] & closed[:-1])
+        changed = closed[1:] & ~closed[:-1] if to_closed else ~closed[1:] & closed[:-1]
+        flips = np.flatnonzero(changed)  # frame start + f is the last one before the change
         for flip in flips[::-1]:
             if to_closed:
                 after = self.states[start + flip + 1:start + flip + 2 + settle, 6]
@@ -171,6 +194,31 @@ class FrameMemory:
             if CLOSED < held < HELD_MAX:
                 return int(start + flip)
         return None
+
+
+def build_memory(world_model: WorldModel, data_dir: str | Path, out: str | Path,
+                 meta: dict[str, Any] | None = None) -> FrameMemory:
+    """Encode every frame under `data_dir` (shards from `ami-robot collect`); write `out` and its card."""
+    import time
+
+    from ami_robot.data import load_trajectories
+
+    started = time.time()
+    data = load_trajectories(data_dir, strict=True)
+    memory = FrameMemory.build(world_model, data)
+    recipe = {"data_dir": str(data_dir), "episodes": int(data.num_episodes),
+              "build_seconds": round(time.time() - started, 1), **(meta or {})}
+    memory.save(out, meta=recipe)
+    memory.meta = recipe
+    return memory
+
+
+def probe_image(size: int = 64) -> np.ndarray:
+    """A fixed image (a colour ramp) whose key identifies the encoder that made a memory."""
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    across, down = np.meshgrid(ramp, ramp)
+    image = np.stack([across, down, 255 - across], axis=-1)
+    return image.astype(np.uint8)[None]  # (1, size, size, 3)
 
 
 def _sha256(path: Path) -> str:

@@ -126,24 +126,27 @@ class LatentMPC:
 
 
 class RetrievalMPC(LatentMPC):
-    """Latent planning through phases the agent derives from its memory of training frames.
+    """Latent planning in phases the agent reads from its memory of training frames.
 
-    For each goal image (the final one, or the env's sub-goals) the memory (ami_robot.memory)
-    gives the k nearest training frames: their robot states say whether the goal holds the
-    gripper closed, at what height the hand is, and where (how low) the hand was when their
-    episodes last grasped or released. When the goal's gripper differs from the current one,
-    the episode first lines up with the goal image (latent energy for x and y, the retrieved
-    height), goes straight down to the retrieved grasp (or release) height, changes the gripper,
-    and then plans to the goal image. Every phase's cost is a state term (`state_weight` per m of
-    TCP error on the coordinates it fixes, `gripper_weight` per unit of gripper error) plus, in
-    the goal-image phases, the world model's latent energy.
+    Greedy latent planning cannot grasp (benchmarks/bench_expert_energy.py): the open hand must
+    go down around the object, which looks less like the goal than hovering does, and the
+    gripper is invisible at 64 px. So for each goal image (the final one, or the env's
+    sub-goals) the memory (ami_robot.memory) returns the k nearest training frames, whose robot
+    states give the hand's height in the goal and the height their episodes grasped at. A grasp
+    (or release) is then: line up with the goal image (the latent energy places x and y, a state
+    term the retrieved height), go straight down, close (or open), and plan to the goal image,
+    x and y held. Costs: `state_weight` per m of TCP error on the coordinates a phase fixes,
+    `gripper_weight` per unit of gripper error, plus the world model's latent energy in the
+    goal-image phases. A phase ends when its target is reached, its plan settles, or its budget
+    is spent. `waypoints` says when the gripper changes.
     """
 
     def __init__(self, world_model: WorldModel, memory: Any = None,
                  planner: PlannerConfig | dict[str, Any] | None = None, goals: str = "final",
-                 neighbours: int = 10, grasp_votes: int = 1, release_votes: int = 3, state_weight: float = 5.0, gripper_weight: float = 0.5,
+                 neighbours: int = 10, grasp_votes: int = 1, state_weight: float = 5.0,
+                 gripper_weight: float = 0.5,
                  align_steps: int = 14, subgoal_steps: int = 12, settle: float = 0.005,
-                 energy: str = "l1", warm_start: str = "zero", seed: int = 0) -> None:
+                 align: str = "latent", energy: str = "l1", warm_start: str = "zero", seed: int = 0) -> None:
         from ami_robot.memory import FrameMemory
 
         super().__init__(world_model, planner, goals=goals, energy=energy, warm_start=warm_start, seed=seed)
@@ -151,42 +154,61 @@ class RetrievalMPC(LatentMPC):
             from ami_robot.apps.common import shipped_checkpoint_dir
 
             memory = FrameMemory.load(memory or Path(shipped_checkpoint_dir()) / "memory.safetensors")
+        memory.check(world_model)  # its keys must come from this encoder
+        if align not in ("latent", "memory"):
+            raise ValueError(f"align must be 'latent' (the world model places x, y) or 'memory' (the "
+                             f"neighbours' median TCP, no world model: an ablation); got {align!r}")
         if min(neighbours, align_steps, subgoal_steps) < 1 or min(state_weight, gripper_weight, settle) < 0:
             raise ValueError("neighbours, align_steps and subgoal_steps must be >= 1; the weights and "
                              "settle >= 0")
         self.memory, self.neighbours = memory, neighbours
-        self.grasp_votes, self.release_votes = grasp_votes, release_votes
+        self.grasp_votes = grasp_votes
         self.min_image_steps = 4  # an image phase plans at least this many steps before it may settle
         self.state_weight, self.gripper_weight = state_weight, gripper_weight
         self.align_steps, self.subgoal_steps, self.settle = align_steps, subgoal_steps, settle
+        self.align = align
 
     def waypoints(self, images: Sequence[np.ndarray], closed: bool) -> list[tuple[Any, int]]:
-        """(waypoint, goal image index) for each phase, from the goal images in order."""
+        """(waypoint, goal image index) for each phase, from the goal images in order.
+
+        The gripper is 1-2 pixels at 64 px and the encoder does not see it (probe R^2 0.01), so
+        it cannot come from the latent energy. Several goal images are read as one pick and
+        place: an open hand grasps at the first and releases at the last. A single goal image
+        is a grasp if at least `grasp_votes` of its neighbours hold something (their fingers
+        stopped short of closed). Grasps go down to the height the neighbours' episodes grasped
+        at; a release goes down to the height the hand grasped from.
+        """
         from ami_robot.memory import Waypoint
 
         nan = float("nan")
+        found = [self.memory.retrieve(self.world_model, image, self.neighbours) for image in images]
+        heights = [f.grasp_xyz[2] for f in found if f.grasp_xyz is not None]
+        grasp_height = heights[0] if heights else self.memory.grasp_height()
+        several = len(found) > 1
+        grasp = not closed and (several or found[0].holding >= self.grasp_votes)
+        release = several and (closed or grasp)
         phases: list[tuple[Any, int]] = []
-        for i, image in enumerate(images):
-            found = self.memory.retrieve(self.world_model, image, self.neighbours)
-            height = np.array([nan, nan, found.xyz[2]])  # x and y from the latent energy
-            if not closed and found.holding >= self.grasp_votes and found.grasp_xyz is not None:
-                change, where = 1.0, found.grasp_xyz
-            elif closed and found.open >= self.release_votes and found.release_xyz is not None:
-                change, where = 0.0, found.release_xyz
-            else:
-                change, where = float(closed), None
-            if where is not None:  # line up as the goal image shows, go straight down, change the gripper
-                down, hand = np.array([nan, nan, where[2]]), float(closed)
-                phases += [(Waypoint("line up", height, hand, self.align_steps, image=True, settle=self.settle), i),
-                           (Waypoint("go down", down, hand, 8, tolerance=0.008, hold_xy=True), i),
-                           (Waypoint("close" if change else "open", down, change, 2, tolerance=0.0, hold_xy=True),
-                            i)]
-                closed = bool(change)
-            last = i == len(images) - 1
+        for i, retrieved in enumerate(found):
+            last = i == len(found) - 1
+            height = np.array([nan, nan, retrieved.xyz[2]])  # x and y from the latent energy
+            image = self.align == "latent"
+            if not image:  # the ablation: the neighbours' median TCP, no latent energy anywhere
+                height = retrieved.xyz.copy()
+            change = (grasp and i == 0) or (release and last)
+            if change:  # line up as the goal image shows, go straight down, change the gripper
+                hand, bottom = float(closed), np.array([nan, nan, grasp_height])
+                line_up = Waypoint("line up", height, hand, self.align_steps, image=image, settle=self.settle,
+                                   tolerance=0.0 if image else 0.01)
+                phases += [(line_up, i),
+                           (Waypoint("go down", bottom, hand, 8, tolerance=0.008, hold_xy=True), i),
+                           (Waypoint("open" if closed else "close", bottom, 1.0 - hand, 2, tolerance=0.0,
+                                     hold_xy=True), i)]
+                closed = not closed
             # after a grasp or release the hand goes straight up (x, y held) to the goal's height
-            phases.append((Waypoint(f"goal image {i}", height, float(closed), 10**6 if last else self.subgoal_steps,
-                                    image=True, settle=0.0 if last else self.settle,
-                                    hold_xy=where is not None), i))
+            budget = 10**6 if last else self.subgoal_steps  # the last goal image keeps the rest
+            phases.append((Waypoint(f"goal image {i}", height, float(closed), budget, image=image,
+                                    settle=0.0 if last else self.settle, hold_xy=change,
+                                    tolerance=0.0 if image or last else 0.02), i))
         return phases
 
     def reset_batch(self, obs: Sequence[dict[str, np.ndarray]], infos: Sequence[dict[str, Any]],
@@ -218,8 +240,10 @@ class RetrievalMPC(LatentMPC):
             waypoint, steps = self.phase(i), self.phase_steps[i]
             fixed = ~np.isnan(self.targets[i])
             error = np.abs(state[:3] - self.targets[i])[fixed]
-            reached = waypoint.tolerance > 0 and not waypoint.image and bool((error <= waypoint.tolerance).all())
-            settled = waypoint.image and steps >= self.min_image_steps and self._last_move[i] < waypoint.settle
+            within = bool((error <= waypoint.tolerance).all())
+            reached = waypoint.tolerance > 0 and not waypoint.image and within
+            settled = waypoint.image and steps >= self.min_image_steps
+            settled = settled and self._last_move[i] < waypoint.settle
             if not (reached or settled or steps >= waypoint.max_steps):
                 return
             self.phase_index[i] += 1

@@ -5,8 +5,9 @@
     ami-robot eval                      the evaluation protocol (resumable JSONL, Wilson intervals)
     ami-robot bench                     several policies side by side on the same seeds
     ami-robot energy                    the world model's energy landscape around a true action
+    ami-robot memory                    the retrieval policy's memory of training frames
     ami-robot collect | train-encoder | train-predictor | reproduce
-                                        data and training (reproduce = all three)
+                                        data and training (reproduce = all three, and memory)
 
 Every subcommand takes Hydra overrides (`key=value`, `group=option`, `--multirun`, `--cfg job`).
 """
@@ -27,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-encoder": ("training", "run_train_encoder", "train_encoder"),
     "train-predictor": ("training", "run_train_predictor", "train_predictor"),
     "reproduce": ("training", "run_reproduce", "reproduce"),
+    "memory": ("training", "run_memory", "memory"),
 }
 
 

@@ -71,3 +71,20 @@ def run_reproduce(cfg: DictConfig) -> None:
     config = build_dataclass(ReproduceConfig, cfg.reproduce, "reproduce")
     stages = reproduce(config, progress=True)
     print(json.dumps({k: v for k, v in stages.items() if k in ("probe", "prediction", "export")}, indent=2))
+
+
+def run_memory(cfg: DictConfig) -> None:
+    from ami_robot.apps.common import build_world_model, shipped_checkpoint_dir
+    from ami_robot.memory import build_memory
+
+    data_dir = Path(cfg.data_dir)
+    if not (data_dir / "manifest.json").is_file():
+        raise AppError(f"no training shards at {data_dir} (no manifest.json); collect them with "
+                       "`ami-robot collect` or `ami-robot reproduce`, or set data_dir=")
+    world_model, record = build_world_model(cfg.model)
+    folder = Path(cfg.model.path) if cfg.model.get("path") else shipped_checkpoint_dir()
+    out = Path(cfg.out) if cfg.out else folder / "memory.safetensors"
+    if not cfg.model.get("path"):
+        record = {**record, "path": "shipped (ami_robot/checkpoints)"}
+    memory = build_memory(world_model, data_dir, out, meta={"model": record})
+    print(f"memory of {memory.keys.shape[0]} frames ({len(memory.starts)} episodes) written to {out}")

@@ -166,6 +166,12 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict[str, Any]:
                training={"config": asdict(cfg.predictor), "steps": pred_run["steps"],
                          "wall_s": round(pred_run["wall_s"], 1), "clips": pred_run["clips"], **machine},
                evaluation={"prediction_l1_by_horizon": stages.done["prediction"]}, recipe=recipe)
+    # The retrieval policy's memory of the training frames, keyed by this encoder (ami_robot.memory).
+    from ami_robot.memory import build_memory
+    from ami_robot.world_model import WorldModel
+
+    build_memory(WorldModel(encoder, predictor), train_dir, export / "memory.safetensors",
+                 meta={"encoder_sha256": json.loads((export / "encoder.json").read_text())["sha256"]})
     stages.record("export", {"dir": str(export), "session_seconds": round(time.time() - started, 1)})
     (export / "README.md").write_text(model_card_markdown(export, stages.done))
     return stages.done
@@ -192,6 +198,13 @@ def model_card_markdown(export: Path, stages: dict[str, Any]) -> str:
                 f"patch {c['patch_size']}")
         lines.append(f"| {card['file']} | {arch} | `{card['sha256'][:16]}...` | {card['training']['steps']} "
                      f"| {card['training']['wall_s'] / 60:.1f} min |")
+    memory_card = export / "memory.json"
+    if memory_card.is_file():  # the retrieval policy's memory (ami_robot/memory.py)
+        mem = json.loads(memory_card.read_text())
+        pooled = f"{mem['pooled']} x {mem['pooled']}"
+        lines.append(f"| {mem['file']} | keys of {mem['frames']} training frames ({pooled} pooled, "
+                     f"{mem['components']} principal directions) and their robot states "
+                     f"| `{mem['sha256'][:16]}...` | - | {mem['build_seconds'] / 60:.1f} min |")
     lines += [
         "",
         f"Machine: {enc['training']['machine']}, {enc['training']['cpus']} torch threads, device "

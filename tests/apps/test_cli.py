@@ -226,3 +226,35 @@ def test_a_policy_with_its_own_planner_runs_and_is_checked(cli, tmp_path) -> Non
     out = cli("bench", *FAST, "tasks=[Reach]", "episodes=1", "methods=[latent_mppi]",
               "policies.latent_mppi.planner.samples=1", f"hydra.run.dir={tmp_path / 'bad'}")
     assert out.returncode == 2 and "bad planner config" in out.stderr
+
+
+def test_memory_and_the_retrieval_policy_from_the_command_line(cli, tmp_path) -> None:
+    from ami_robot.data import ShardWriter
+    from tests.data.conftest import make_episode
+
+    data = tmp_path / "data"
+    with ShardWriter(data, {"kind": "synthetic"}, episodes_per_shard=2) as writer:
+        for i in range(3):
+            writer.add(make_episode(i, steps=6, size=16))
+    memory = tmp_path / "mem" / "memory.safetensors"
+    memory.parent.mkdir()
+    out = cli("memory", "model=random", f"data_dir={data}", f"out={memory}",
+              f"hydra.run.dir={tmp_path / 'm'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert memory.is_file() and json.loads((tmp_path / "mem" / "memory.json").read_text())["frames"] == 21
+    run = tmp_path / "eval"
+    out = cli("eval", *FAST, "policy=retrieval", f"policy.memory={memory}", "policy.neighbours=2",
+              "tasks=[Grasp]", "episodes=1", "method=latent_retrieval", f"hydra.run.dir={run}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| Grasp | latent_retrieval | 1 |" in (run / "results.md").read_text()
+    missing = cli("memory", "model=random", f"data_dir={tmp_path / 'nowhere'}",
+                  f"hydra.run.dir={tmp_path / 'x'}")
+    assert missing.returncode == 2 and "no training shards" in missing.stderr
+
+
+def test_demo_and_bench_use_the_retrieval_policy_with_the_gradient_planner(cli) -> None:
+    demo = yaml.safe_load(cli("demo", "--cfg", "job").stdout)
+    assert demo["policy"]["_target_"].endswith("RetrievalMPC") and demo["policy"]["goals"] == "subgoals"
+    assert demo["planner"]["name"] == "gradient"
+    bench = yaml.safe_load(cli("bench", "--cfg", "job").stdout)["policies"]["latent_retrieval"]
+    assert bench["_target_"].endswith("RetrievalMPC") and bench["planner"]["name"] == "gradient"
