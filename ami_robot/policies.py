@@ -95,6 +95,14 @@ class LatentMPC:
         self.planning_seconds: list[float] = []
         self.energies: list[list[float]] = [[] for _ in infos]
 
+    def _plan(self, cost: Any, e: int) -> torch.Tensor:
+        """Plans (E, H, 7) for E episodes, warm-started from their last plans when all have one."""
+        init = None
+        if self.warm_start != "none" and all(p is not None for p in self.plans):
+            init = torch.stack([shift_plan(p, fill=self.warm_start) for p in self.plans])  # (E, H, 7)
+        return plan(cost, self.planner, init_mean=init, num_problems=e, generator=self.generators,
+                    device=self.device)
+
     @torch.no_grad()
     def act_batch(self, obs: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
         """Actions (E, 7) for E episodes, planned in one batch."""
@@ -109,11 +117,7 @@ class LatentMPC:
         states = torch.as_tensor(np.stack([o["state"] for o in obs]), dtype=torch.float32)
         cost = wm.planning_cost(z[:, None], states[:, None], torch.stack(goals), self.planner.horizon,
                                 metric=self.energy_metric)
-        init = None
-        if self.warm_start != "none" and all(p is not None for p in self.plans):
-            init = torch.stack([shift_plan(p, fill=self.warm_start) for p in self.plans])  # (E, H, 7)
-        plans = plan(cost, self.planner, init_mean=init, num_problems=e, generator=self.generators,
-                     device=self.device)  # (E, H, 7)
+        plans = self._plan(cost, e)  # (E, H, 7)
         elapsed = time.perf_counter() - start
         final_energy = cost(plans)  # (E,) the energy each plan reaches
         actions = plans[:, 0].cpu().numpy().astype(np.float32)
@@ -293,11 +297,7 @@ class RetrievalMPC(LatentMPC):
                 total = total + image.repeat_interleave(rows, 0) * latent_cost(actions)
             return total
 
-        init = None
-        if self.warm_start != "none" and all(p is not None for p in self.plans):
-            init = torch.stack([shift_plan(p, fill=self.warm_start) for p in self.plans])  # (E, H, 7)
-        plans = plan(cost, self.planner, init_mean=init, num_problems=e, generator=self.generators,
-                     device=self.device)  # (E, H, 7)
+        plans = self._plan(cost, e)  # (E, H, 7)
         elapsed = time.perf_counter() - start
         final_energy = cost(plans)
         for i in range(e):
