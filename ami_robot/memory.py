@@ -12,7 +12,6 @@ goal implies. Those become waypoints for the planner (ami_robot.policies.Retriev
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ami_robot.train.probe import pool_features
+from ami_robot.weights import sha256_file
 from ami_robot.world_model import WorldModel
 
 CLOSED = 0.25  # gripper state (0 open .. 1 closed) above which the hand counts as closed
@@ -42,7 +42,6 @@ class Waypoint:
     max_steps: int
     image: bool = False  # add the latent energy to the goal image
     tolerance: float = 0.015  # m: the waypoint is reached when the TCP is this close (0: never)
-    hold_steps: int = 0  # steps spent after reaching it (a gripper change takes time)
     hold_xy: bool = False
     settle: float = 0.0  # m: an image phase ends when the planned move is shorter than this
 
@@ -110,7 +109,7 @@ class FrameMemory:
         save_file(tensors, str(tmp), metadata={"format": FORMAT, "pooled": str(self.pooled)})
         tmp.chmod(0o644)
         tmp.replace(path)
-        card = {"format": FORMAT, "file": path.name, "sha256": _sha256(path), "pooled": self.pooled,
+        card = {"format": FORMAT, "file": path.name, "sha256": sha256_file(path), "pooled": self.pooled,
                 "frames": int(self.keys.shape[0]), "episodes": len(self.starts),
                 "components": int(self.basis.shape[1]), **(meta or self.meta)}
         card_path = path.with_suffix(".json")
@@ -129,7 +128,7 @@ class FrameMemory:
         card = json.loads(card_path.read_text())
         if card.get("format") != FORMAT:
             raise ValueError(f"{card_path} is not an ami-robot memory card (format {card.get('format')!r})")
-        digest = _sha256(path)
+        digest = sha256_file(path)
         if digest != card["sha256"]:
             raise ValueError(f"{path}: sha256 {digest[:16]}... does not match its card's "
                              f"{card['sha256'][:16]}...; the file is corrupted or was replaced: rebuild it")
@@ -219,11 +218,3 @@ def probe_image(size: int = 64) -> np.ndarray:
     across, down = np.meshgrid(ramp, ramp)
     image = np.stack([across, down, 255 - across], axis=-1)
     return image.astype(np.uint8)[None]  # (1, size, size, 3)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

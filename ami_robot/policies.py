@@ -95,6 +95,12 @@ class LatentMPC:
         self.planning_seconds: list[float] = []
         self.energies: list[list[float]] = [[] for _ in infos]
 
+    def _goal_latent(self, i: int, index: int) -> torch.Tensor:
+        """Episode i's goal image `index`, encoded once per episode -> (N, D)."""
+        if index not in self._goal_latents[i]:
+            self._goal_latents[i][index] = self.world_model.encode(self.schedules[i].goals[index][None])[0]
+        return self._goal_latents[i][index]
+
     def _plan(self, cost: Any, e: int) -> torch.Tensor:
         """Plans (E, H, 7) for E episodes, warm-started from their last plans when all have one."""
         init = None
@@ -108,11 +114,7 @@ class LatentMPC:
         """Actions (E, 7) for E episodes, planned in one batch."""
         wm, e = self.world_model, len(obs)
         start = time.perf_counter()
-        goals = []
-        for i, schedule in enumerate(self.schedules):
-            if schedule.index not in self._goal_latents[i]:
-                self._goal_latents[i][schedule.index] = wm.encode(schedule.pixels[None])[0]
-            goals.append(self._goal_latents[i][schedule.index])
+        goals = [self._goal_latent(i, schedule.index) for i, schedule in enumerate(self.schedules)]
         z = wm.encode(np.stack([o["pixels"] for o in obs]))  # (E, N, D)
         states = torch.as_tensor(np.stack([o["state"] for o in obs]), dtype=torch.float32)
         cost = wm.planning_cost(z[:, None], states[:, None], torch.stack(goals), self.planner.horizon,
@@ -192,10 +194,10 @@ class RetrievalMPC(LatentMPC):
         grasp = not closed and (several or found[0].holding >= self.grasp_votes)
         release = several and (closed or grasp)
         phases: list[tuple[Any, int]] = []
+        image = self.align == "latent"
         for i, retrieved in enumerate(found):
             last = i == len(found) - 1
             height = np.array([nan, nan, retrieved.xyz[2]])  # x and y from the latent energy
-            image = self.align == "latent"
             if not image:  # the ablation: the neighbours' median TCP, no latent energy anywhere
                 height = retrieved.xyz.copy()
             change = (grasp and i == 0) or (release and last)
@@ -219,7 +221,9 @@ class RetrievalMPC(LatentMPC):
                     seeds: Sequence[int] | None = None,
                     schedules: Sequence[GoalSchedule] | None = None) -> None:
         super().reset_batch(obs, infos, seeds=seeds, schedules=schedules)
-        self.phases = [self.waypoints(s.goals, bool(o["state"][6] > 0.25))
+        from ami_robot.memory import CLOSED
+
+        self.phases = [self.waypoints(s.goals, bool(o["state"][6] > CLOSED))
                        for s, o in zip(self.schedules, obs, strict=True)]
         self.phase_index, self.phase_steps = [0] * len(obs), [0] * len(obs)
         self.recent_xy: list[list[np.ndarray]] = [[] for _ in obs]  # TCP x, y in the current phase
@@ -275,12 +279,7 @@ class RetrievalMPC(LatentMPC):
         image = torch.tensor([float(self.phase(i).image) for i in range(e)])  # (E,)
         latent_cost = None
         if bool(image.any()):
-            goals = []
-            for i in range(e):
-                g = self.phases[i][self.phase_index[i]][1]
-                if g not in self._goal_latents[i]:
-                    self._goal_latents[i][g] = wm.encode(self.schedules[i].goals[g][None])[0]
-                goals.append(self._goal_latents[i][g])
+            goals = [self._goal_latent(i, self.phases[i][self.phase_index[i]][1]) for i in range(e)]
             z = wm.encode(np.stack([o["pixels"] for o in obs]))  # (E, N, D)
             latent_cost = wm.planning_cost(z[:, None], states[:, None], torch.stack(goals),
                                            self.planner.horizon, metric=self.energy_metric)
