@@ -131,6 +131,10 @@ class LatentMPC:
         return actions
 
 
+CLEARANCE = 0.07  # m above the grasp height: the open hand's approach, clear of the object
+CARRY_LIFT = 0.08  # m above the grasp height: a carried object clears the table
+
+
 class RetrievalMPC(LatentMPC):
     """Latent planning in phases the agent reads from its memory of training frames.
 
@@ -152,7 +156,9 @@ class RetrievalMPC(LatentMPC):
                  neighbours: int = 10, grasp_votes: int = 1, state_weight: float = 5.0,
                  gripper_weight: float = 0.5,
                  align_steps: int = 14, subgoal_steps: int = 12, settle: float = 0.005,
-                 align: str = "latent", energy: str = "l1", warm_start: str = "zero", seed: int = 0) -> None:
+                 align: str = "latent", locate: bool = False, locator: Any = None,
+                 move_threshold: float = 0.05, locate_copies: int = 8,
+                 energy: str = "l1", warm_start: str = "zero", seed: int = 0) -> None:
         from ami_robot.memory import FrameMemory
 
         super().__init__(world_model, planner, goals=goals, energy=energy, warm_start=warm_start, seed=seed)
@@ -173,8 +179,48 @@ class RetrievalMPC(LatentMPC):
         self.state_weight, self.gripper_weight = state_weight, gripper_weight
         self.align_steps, self.subgoal_steps, self.settle = align_steps, subgoal_steps, settle
         self.align = align
+        self.locator, self.move_threshold, self.locate_copies = None, move_threshold, locate_copies
+        if locate:
+            from ami_robot.locator import Locator
 
-    def waypoints(self, images: Sequence[np.ndarray], closed: bool) -> list[tuple[Any, int]]:
+            if locator is None or isinstance(locator, (str, Path)):
+                from ami_robot.apps.common import shipped_checkpoint_dir
+
+                locator = Locator.load(locator or Path(shipped_checkpoint_dir()) / "locator.safetensors")
+            locator.check(world_model)  # it reads this encoder's latents
+            self.locator = locator
+
+    def move_object(self, pixels: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(object now, object in the goal), both xyz from the locator, if the goal image shows the
+        object resting more than `move_threshold` away from where it is now; else None."""
+        if self.locator is None:
+            return None
+        images = np.stack([pixels, goal])
+        now, there = self.locator.locate(self.world_model, images, self.locate_copies)[:, :3]
+        resting = there[2] - now[2] < 0.03  # a goal with the object lifted is a grasp, not a move
+        return (now, there) if resting and np.linalg.norm(there[:2] - now[:2]) > self.move_threshold else None
+
+    def pick_and_place(self, now: np.ndarray, there: np.ndarray, grasp_height: float) -> list[Any]:
+        """Waypoints that carry the object from `now` to `there` (the locator's estimates): over
+        it, straight down, close, up, across, down, open. Lining up with the goal image instead of
+        `there` was worse: the latent energy pulled a carried cube 3 cm off (Push seed 10000)."""
+        from ami_robot.memory import Waypoint
+
+        hover, carry = grasp_height + CLEARANCE, grasp_height + CARRY_LIFT
+
+        def at(xy: np.ndarray, z: float) -> np.ndarray:
+            return np.array([xy[0], xy[1], z])
+
+        return [Waypoint("over the object", at(now, hover), 0.0, 16, tolerance=0.01),
+                Waypoint("go down", at(now, grasp_height), 0.0, 8, tolerance=0.008),
+                Waypoint("close", at(now, grasp_height), 1.0, 2, tolerance=0.0),
+                Waypoint("lift", at(now, carry), 1.0, 8, tolerance=0.015),
+                Waypoint("carry", at(there, carry), 1.0, 16, tolerance=0.01),
+                Waypoint("put down", at(there, grasp_height), 1.0, 8, tolerance=0.008),
+                Waypoint("open", at(there, grasp_height), 0.0, 2, tolerance=0.0)]
+
+    def waypoints(self, images: Sequence[np.ndarray], closed: bool,
+                  pixels: np.ndarray | None = None) -> list[tuple[Any, int]]:
         """(waypoint, goal image index) for each phase, from the goal images in order.
 
         The gripper is 1-2 pixels at 64 px and the encoder does not see it (probe R^2 0.01), so
@@ -194,6 +240,14 @@ class RetrievalMPC(LatentMPC):
         grasp = not closed and (several or found[0].holding >= self.grasp_votes)
         release = several and (closed or grasp)
         phases: list[tuple[Any, int]] = []
+        move = None if several or closed or pixels is None else self.move_object(pixels, images[0])
+        if move is not None:  # the object must go elsewhere: carry it there and put it down
+            # (the goal image's neighbours grasped other things at other heights: use the usual one)
+            phases = [(w, 0) for w in self.pick_and_place(*move, grasp_height=self.memory.grasp_height())]
+            # then up, x and y held, to the height the goal image shows (its latent energy as well)
+            up = np.array([nan, nan, found[0].xyz[2]])
+            return phases + [(Waypoint("goal image 0", up, 0.0, 10**6, image=self.align == "latent",
+                                       hold_xy=True, tolerance=0.0), 0)]
         image = self.align == "latent"
         for i, retrieved in enumerate(found):
             last = i == len(found) - 1
@@ -223,7 +277,7 @@ class RetrievalMPC(LatentMPC):
         super().reset_batch(obs, infos, seeds=seeds, schedules=schedules)
         from ami_robot.memory import CLOSED
 
-        self.phases = [self.waypoints(s.goals, bool(o["state"][6] > CLOSED))
+        self.phases = [self.waypoints(s.goals, bool(o["state"][6] > CLOSED), o["pixels"])
                        for s, o in zip(self.schedules, obs, strict=True)]
         self.phase_index, self.phase_steps = [0] * len(obs), [0] * len(obs)
         self.recent_xy: list[list[np.ndarray]] = [[] for _ in obs]  # TCP x, y in the current phase

@@ -6,8 +6,9 @@
     ami-robot bench                     several policies side by side on the same seeds
     ami-robot energy                    the world model's energy landscape around a true action
     ami-robot memory                    the retrieval policy's memory of training frames
+    ami-robot locator                   the retrieval policy's object locator (a probe on the encoder)
     ami-robot collect | train-encoder | train-predictor | reproduce
-                                        data and training (reproduce = all three, and memory)
+                                        data and training (reproduce = all three, memory and locator)
 
 Every subcommand takes Hydra overrides (`key=value`, `group=option`, `--multirun`, `--cfg job`).
 """
@@ -29,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-predictor": ("training", "run_train_predictor", "train_predictor"),
     "reproduce": ("training", "run_reproduce", "reproduce"),
     "memory": ("training", "run_memory", "memory"),
+    "locator": ("training", "run_locator", "locator"),
 }
 
 

@@ -88,3 +88,22 @@ def run_memory(cfg: DictConfig) -> None:
         record = {**record, "path": "shipped (ami_robot/checkpoints)"}
     memory = build_memory(world_model, data_dir, out, meta={"model": record})
     print(f"memory of {memory.keys.shape[0]} frames ({len(memory.starts)} episodes) written to {out}")
+
+
+def run_locator(cfg: DictConfig) -> None:
+    from ami_robot.apps.common import build_world_model, shipped_checkpoint_dir
+    from ami_robot.locator import LocatorTrainConfig, build_locator
+
+    for name in ("data_dir", "val_dir"):
+        if not (Path(cfg[name]) / "manifest.json").is_file():
+            raise AppError(f"no shards at {cfg[name]} (no manifest.json); collect them with "
+                           f"`ami-robot collect` or `ami-robot reproduce`, or set {name}=")
+    training = build_dataclass(LocatorTrainConfig, cfg.training, "training")
+    world_model, record = build_world_model(cfg.model)
+    folder = Path(cfg.model.path) if cfg.model.get("path") else shipped_checkpoint_dir()
+    out = Path(cfg.out) if cfg.out else folder / "locator.safetensors"
+    if not cfg.model.get("path"):
+        record = {**record, "path": "shipped (ami_robot/checkpoints)"}
+    locator = build_locator(world_model, cfg.data_dir, cfg.val_dir, out, training, meta={"model": record})
+    print(json.dumps({k: locator.card[k] for k in ("recorded", "recoloured")}, indent=2))
+    print(f"locator written to {out}")

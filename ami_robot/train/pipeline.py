@@ -23,6 +23,7 @@ import torch
 
 from ami_robot.data import load_trajectories
 from ami_robot.data.collection import CollectConfig, collect
+from ami_robot.locator import LocatorTrainConfig
 from ami_robot.models.encoder import VisionTransformer
 from ami_robot.train.ac import encode_frames
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
@@ -47,6 +48,7 @@ class ReproduceConfig:
     num_workers: int = 2
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     predictor: PredictorTrainConfig = field(default_factory=PredictorTrainConfig)
+    locator: LocatorTrainConfig = field(default_factory=LocatorTrainConfig)
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -167,11 +169,16 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict[str, Any]:
                          "wall_s": round(pred_run["wall_s"], 1), "clips": pred_run["clips"], **machine},
                evaluation={"prediction_l1_by_horizon": stages.done["prediction"]}, recipe=recipe)
     # The retrieval policy's memory of the training frames, keyed by this encoder (ami_robot.memory).
+    from ami_robot.locator import build_locator
     from ami_robot.memory import build_memory
     from ami_robot.world_model import WorldModel
 
-    build_memory(WorldModel(encoder, predictor), train_dir, export / "memory.safetensors",
-                 meta={"encoder_sha256": json.loads((export / "encoder.json").read_text())["sha256"]})
+    world_model = WorldModel(encoder, predictor)
+    encoder_sha = {"encoder_sha256": json.loads((export / "encoder.json").read_text())["sha256"]}
+    build_memory(world_model, train_dir, export / "memory.safetensors", meta=encoder_sha)
+    # and its object locator, an attentive probe on the same frozen latents (ami_robot.locator)
+    build_locator(world_model, train_dir, val_dir, export / "locator.safetensors", cfg.locator,
+                  meta=encoder_sha, progress=progress)
     stages.record("export", {"dir": str(export), "session_seconds": round(time.time() - started, 1)})
     (export / "README.md").write_text(model_card_markdown(export, stages.done))
     return stages.done
@@ -205,6 +212,15 @@ def model_card_markdown(export: Path, stages: dict[str, Any]) -> str:
         lines.append(f"| {mem['file']} | keys of {mem['frames']} training frames ({pooled} pooled, "
                      f"{mem['components']} principal directions) and their robot states "
                      f"| `{mem['sha256'][:16]}...` | - | {mem['build_seconds'] / 60:.1f} min |")
+    locator_card = export / "locator.json"
+    if locator_card.is_file():  # the retrieval policy's object locator (ami_robot/locator.py)
+        loc = json.loads(locator_card.read_text())
+        recorded, recoloured = loc["recorded"], loc["recoloured"]
+        lines.append(f"| {loc['file']} | attentive probe ({loc['config']['queries']} queries) from frozen "
+                     f"latents to object and TCP xyz; validation object x-y error median "
+                     f"{recorded['object_xy_cm_median']} cm ({recoloured['object_xy_cm_median']} cm "
+                     f"recoloured) | `{loc['sha256'][:16]}...` | {loc['training']['steps']} "
+                     f"| {loc['seconds'] / 60:.1f} min |")
     lines += [
         "",
         f"Machine: {enc['training']['machine']}, {enc['training']['cpus']} torch threads, device "

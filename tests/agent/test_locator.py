@@ -1,0 +1,141 @@
+"""The object locator (ami_robot.locator) and the retrieval policy's pick-and-place from one goal
+image, on synthetic frames whose object positions are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ami_robot.data.dataset import Trajectories
+from ami_robot.locator import Locator, LocatorTrainConfig, recolour, train_locator
+from ami_robot.memory import FrameMemory
+from ami_robot.planners import make_config
+from ami_robot.policies import RetrievalMPC
+from ami_robot.world_model import WorldModel
+
+
+def square_frames(xy: np.ndarray, size: int = 64) -> np.ndarray:
+    """Grey frames with a red 12-pixel square whose corner moves with xy in [0, 1]^2."""
+    frames = np.full((len(xy), size, size, 3), 128, np.uint8)
+    for frame, (x, y) in zip(frames, xy, strict=True):
+        r, c = int(4 + x * (size - 20)), int(4 + y * (size - 20))
+        frame[r:r + 12, c:c + 12] = (220, 30, 30)
+    return frames
+
+
+def trajectories(episodes: int = 8, length: int = 16, seed: int = 0) -> Trajectories:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 1, (episodes * length, 2))
+    states = np.zeros((len(xy), 7), np.float32)
+    states[:, :2] = 0.4 + 0.2 * xy[::-1]  # the TCP somewhere, unrelated to the picture
+    states[:, 2] = 0.1
+    object_pos = np.stack([0.4 + 0.2 * xy[:, 0], -0.1 + 0.2 * xy[:, 1], np.full(len(xy), 0.02)], 1)
+    lengths = np.full(episodes, length)
+    return Trajectories(frames=square_frames(xy), states=states, actions=np.zeros_like(states),
+                        starts=np.arange(episodes) * length, lengths=lengths, episode_ids=np.arange(episodes),
+                        meta=[{"task": "x"}] * episodes, extras={"object_pos": object_pos.astype(np.float32)})
+
+
+@pytest.fixture(scope="module")
+def world_model() -> WorldModel:
+    return WorldModel.random("micro", "micro", image_size=64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(world_model):
+    cfg = LocatorTrainConfig(steps=300, batch_size=64, lr=3e-3, recoloured_copies=1)
+    return train_locator(world_model, trajectories(), trajectories(episodes=4, seed=1), cfg, progress=False)
+
+
+def test_recolour_repaints_the_object_and_keeps_the_greys() -> None:
+    frames = torch.from_numpy(square_frames(np.array([[0.5, 0.5]]))).repeat(8, 1, 1, 1)
+    frames[:, :4, :4] = 60  # a dark grey corner (a shadow)
+    out = recolour(frames, torch.Generator().manual_seed(0))
+    square = out[:, 30, 30].float()  # the red square, in eight random colours
+    assert float(square.std(0).min()) > 20
+    assert (square.max(1).values == 220).all()  # its shading (brightest channel) kept
+    untouched = torch.ones(64, 64, dtype=torch.bool)
+    untouched[28 - 4:28 + 16, 28 - 4:28 + 16] = False  # around the square
+    assert torch.equal(out[:, untouched], frames[:, untouched])  # greys stay as they were
+    assert torch.equal(out, recolour(frames, torch.Generator().manual_seed(0)))
+
+
+def test_the_locator_learns_where_the_object_is(trained, world_model) -> None:
+    locator, report = trained
+    # a guess at the mean position errs by ~8 cm on this layout; the probe must read the square
+    assert report["recorded"]["object_xy_cm_median"] < 4.0
+    assert report["recoloured"]["object_xy_cm_median"] < 6.0
+    assert report["train_frames"] == 128 and report["val_frames"] == 64
+    found = locator.locate(world_model, square_frames(np.array([[0.1, 0.1], [0.9, 0.9]])))
+    assert found.shape == (2, 6)
+    assert found[1, 0] - found[0, 0] > 0.08 and found[1, 1] - found[0, 1] > 0.08
+
+
+def test_save_load_and_refusals(trained, world_model, tmp_path) -> None:
+    locator, report = trained
+    path = locator.save(tmp_path / "locator.safetensors", meta=report)
+    loaded = Locator.load(path)
+    frames = square_frames(np.array([[0.3, 0.6]]))
+    expected = locator.locate(world_model, frames)
+    np.testing.assert_allclose(loaded.locate(world_model, frames), expected, atol=1e-5)
+    assert loaded.card["recorded"] == report["recorded"]
+    loaded.check(world_model)
+    with pytest.raises(ValueError, match="different encoder"):
+        loaded.check(WorldModel.random("micro", "micro", image_size=64, seed=1))
+    raw = bytearray(path.read_bytes())
+    raw[-8] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="sha256"):
+        Locator.load(path)
+    (tmp_path / "locator.json").unlink()
+    with pytest.raises(FileNotFoundError, match="ami-robot locator"):
+        Locator.load(path)
+    with pytest.raises(ValueError, match="object positions"):
+        data = trajectories()
+        data.extras.clear()
+        train_locator(world_model, data, data, LocatorTrainConfig(steps=1), progress=False)
+
+
+class FixedLocator:
+    """Says the object is at `now` in the first image and at `there` in the second."""
+
+    def __init__(self, now, there) -> None:
+        self.rows = np.array([[*now, 0.5, 0.0, 0.2], [*there, 0.5, 0.0, 0.2]], np.float32)
+
+    def locate(self, world_model, pixels, recoloured=0):
+        return self.rows[: len(pixels)]
+
+    def check(self, world_model) -> None:
+        pass
+
+
+def test_a_goal_image_with_the_object_elsewhere_becomes_a_pick_and_place(world_model) -> None:
+    from test_memory import trajectories as memory_trajectories
+
+    data = memory_trajectories()
+    memory = FrameMemory.build(world_model, data, components=8)
+    planner = make_config("cem", samples=8, iterations=1, topk=2)
+    image, goal = data.frames[0], data.frames[6 + 4]  # the goal's neighbour holds nothing: not a grasp
+
+    def policy(now, there):
+        return RetrievalMPC(world_model, memory, planner=planner, neighbours=1, locate=True,
+                            locator=FixedLocator(now, there))
+
+    moved = policy((0.50, 0.0, 0.02), (0.50, 0.15, 0.02)).waypoints([goal], closed=False, pixels=image)
+    names = [w.name for w, _ in moved]
+    assert names == ["over the object", "go down", "close", "lift", "carry", "put down", "open",
+                     "goal image 0"]
+    over, down, close, lift, carry, put_down, release, up = (w for w, _ in moved)
+    np.testing.assert_allclose(over.xyz[:2], [0.50, 0.0])
+    np.testing.assert_allclose(carry.xyz[:2], [0.50, 0.15])
+    grasp_height = memory.grasp_height()  # the usual height of the training episodes' grasps
+    np.testing.assert_allclose(put_down.xyz, [0.50, 0.15, grasp_height])
+    assert down.xyz[2] == pytest.approx(grasp_height) and close.gripper == carry.gripper == 1.0
+    assert release.gripper == 0.0 and up.image and up.hold_xy and up.gripper == 0.0
+    # the object already where the goal shows it, or lifted in the goal: no carrying
+    stay = policy((0.50, 0.0, 0.02), (0.52, 0.01, 0.02)).waypoints([goal], closed=False, pixels=image)
+    lifted = policy((0.50, 0.0, 0.02), (0.50, 0.15, 0.10)).waypoints([goal], closed=False, pixels=image)
+    assert [w.name for w, _ in stay] == [w.name for w, _ in lifted] == ["goal image 0"]
+    with pytest.raises(FileNotFoundError, match="ami-robot locator"):
+        RetrievalMPC(world_model, memory, locate=True, locator="/nonexistent/locator.safetensors")
