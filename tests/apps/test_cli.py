@@ -242,11 +242,22 @@ def test_memory_and_the_retrieval_policy_from_the_command_line(cli, tmp_path) ->
               f"hydra.run.dir={tmp_path / 'm'}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert memory.is_file() and json.loads((tmp_path / "mem" / "memory.json").read_text())["frames"] == 21
+    locator = tmp_path / "mem" / "locator.safetensors"
+    out = cli("locator", "model=random", f"data_dir={data}", f"val_dir={data}", f"out={locator}",
+              "training.steps=3", "training.batch_size=4", "training.recoloured_copies=1",
+              f"hydra.run.dir={tmp_path / 'l'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    card = json.loads((tmp_path / "mem" / "locator.json").read_text())
+    assert card["train_frames"] == 21 and card["training"]["steps"] == 3 and "recoloured" in card
     run = tmp_path / "eval"
-    out = cli("eval", *FAST, "policy=retrieval", f"policy.memory={memory}", "policy.neighbours=2",
-              "tasks=[Grasp]", "episodes=1", "method=latent_retrieval", f"hydra.run.dir={run}")
+    out = cli("eval", *FAST, "policy=retrieval", f"policy.memory={memory}", f"policy.locator={locator}",
+              "policy.neighbours=2", "tasks=[Grasp]", "episodes=1", "method=latent_retrieval",
+              f"hydra.run.dir={run}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| Grasp | latent_retrieval | 1 |" in (run / "results.md").read_text()
+    bad = cli("locator", "model=random", f"data_dir={data}", f"val_dir={data}", "training.stepz=3",
+              f"hydra.run.dir={tmp_path / 'b'}")
+    assert bad.returncode != 0 and "stepz" in bad.stderr
     missing = cli("memory", "model=random", f"data_dir={tmp_path / 'nowhere'}",
                   f"hydra.run.dir={tmp_path / 'x'}")
     assert missing.returncode == 2 and "no training shards" in missing.stderr

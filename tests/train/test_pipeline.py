@@ -2,6 +2,7 @@
 
 import json
 
+from ami_robot.locator import Locator, LocatorTrainConfig
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
 from ami_robot.train.pretrain import PretrainConfig
 from ami_robot.train.train_predictor import PredictorTrainConfig
@@ -16,6 +17,7 @@ def test_reproduce_toy_scale(tmp_path) -> None:
         pretrain=PretrainConfig(encoder="micro", steps=2, warmup_steps=1, batch_size=4, checkpoint_every=1),
         predictor=PredictorTrainConfig(predictor="micro", steps=2, warmup_steps=1, batch_size=4,
                                        checkpoint_every=1),
+        locator=LocatorTrainConfig(steps=3, batch_size=4, recoloured_copies=1),
     )
     stages = reproduce(cfg, progress=False)
     assert {"collect_train", "collect_val", "probe", "prediction", "export"} <= set(stages)
@@ -26,7 +28,11 @@ def test_reproduce_toy_scale(tmp_path) -> None:
     assert card["data"]["train"]["seed"] == 0 and card["data"]["val"]["seed"] == 9_000
     WorldModel.from_checkpoint(tmp_path / "ckpt")  # the export loads as a world model
     assert "linear probe" in (tmp_path / "ckpt" / "README.md").read_text()
+    assert "locator.safetensors" in (tmp_path / "ckpt" / "README.md").read_text()
+    locator = Locator.load(tmp_path / "ckpt" / "locator.safetensors")
+    locator.check(WorldModel.from_checkpoint(tmp_path / "ckpt"))  # trained on this encoder's latents
+    assert stages["locator"]["recorded"]["object_xy_cm_median"] > 0
     # A second call finds every stage done and only rewrites the export.
     again = reproduce(cfg, progress=False)
-    assert again["probe"] == stages["probe"]
+    assert again["probe"] == stages["probe"] and again["locator"] == stages["locator"]  # not retrained
     assert json.loads((tmp_path / "run" / "stages.json").read_text())["export"]

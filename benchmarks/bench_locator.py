@@ -1,0 +1,63 @@
+"""How well the shipped locator reads where the object is, and what the retrieval policy decides.
+
+    python benchmarks/bench_locator.py                      # held-out seeds 10000-10049, held-out palette
+    python benchmarks/bench_locator.py --copies 0           # without the repainted copies (median)
+
+For each task's first frame and goal image it prints the locator's object x-y error (cm) now and
+in the goal (Push and PickPlace, where the goal moves the object), and how often the retrieval
+policy would carry the object (`RetrievalMPC.move_object`): all of Push and PickPlace should, no
+Reach or Grasp episode should.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import ami_robot.envs  # noqa: F401  (registers the tasks)
+from ami_robot.planners import make_config
+from ami_robot.policies import RetrievalMPC
+from ami_robot.world_model import WorldModel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--seed-start", type=int, default=10_000)
+    parser.add_argument("--palette", default="heldout")
+    parser.add_argument("--copies", type=int, default=8, help="repainted copies per image (RetrievalMPC)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    from ami_robot.apps.common import shipped_checkpoint_dir
+
+    world_model = WorldModel.from_checkpoint(shipped_checkpoint_dir())
+    policy = RetrievalMPC(world_model, planner=make_config("gradient"), locate=True,
+                          locate_copies=args.copies)
+    print("| task | carried | object now: x-y error median / p90 / max (cm) | in the goal image |")
+    print("|---|---|---|---|")
+    for task in ("Reach", "Grasp", "Push", "PickPlace"):
+        env = gym.make(f"ami_robot/{task}-v0", image_size=128, palette=args.palette)
+        carried, now_error, goal_error = 0, [], []
+        for seed in range(args.seed_start, args.seed_start + args.episodes):
+            obs, info = env.reset(seed=seed)
+            images = np.stack([obs["pixels"], info["goal_pixels"]])
+            now, there = policy.locator.locate(world_model, images, args.copies)[:, :3]
+            carried += policy.move_object(obs["pixels"], info["goal_pixels"]) is not None
+            now_error.append(np.linalg.norm(now[:2] - info["object_pos"][:2]) * 100)
+            goal_error.append(np.linalg.norm(there[:2] - env.unwrapped.goal.position[:2]) * 100)
+        env.close()
+
+        def stats(errors: list[float]) -> str:
+            return " / ".join(f"{v:.1f}" for v in np.percentile(errors, [50, 90, 100]))
+
+        moved = task in ("Push", "PickPlace")  # only there does the goal show the object elsewhere
+        goal = stats(goal_error) if moved else "-"
+        print(f"| {task} | {carried}/{args.episodes} | {stats(now_error)} | {goal} |")
+
+
+if __name__ == "__main__":
+    main()
