@@ -16,7 +16,6 @@ colours.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,11 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from ami_robot.weights import sha256_file
+from ami_robot.weights import load_with_card, save_with_card
 from ami_robot.world_model import WorldModel
 
 FORMAT = "ami-robot/locator-v1"
@@ -53,7 +51,7 @@ class Locator(nn.Module):
         super().__init__()
         c = self.config = config
         self.norm = nn.LayerNorm(c.dim)
-        self.pos = nn.Parameter(torch.zeros(c.tokens, c.dim))  # the encoder's RoPE is gone after pooling
+        self.pos = nn.Parameter(torch.zeros(c.tokens, c.dim))  # attention alone ignores token order
         self.query = nn.Parameter(torch.randn(c.queries, c.dim) * 0.02)
         self.attn = nn.MultiheadAttention(c.dim, c.heads, batch_first=True)
         self.head = nn.Sequential(nn.Linear(c.queries * c.dim, c.hidden), nn.GELU(),
@@ -98,37 +96,20 @@ class Locator(nn.Module):
     # ------------------------------------------------------------------ save, load
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
-        """locator.safetensors and its JSON card (config, sha256, `meta`), each written atomically."""
-        path = Path(path)
-        tmp = path.with_suffix(".tmp")
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(tmp),
-                  metadata={"format": FORMAT})
-        tmp.chmod(0o644)
-        tmp.replace(path)
-        card = {"format": FORMAT, "file": path.name, "sha256": sha256_file(path),
-                "config": asdict(self.config), "targets": list(TARGETS), **(meta or {})}
-        card_tmp = path.with_suffix(".json.tmp")
-        card_tmp.write_text(json.dumps(card, indent=2) + "\n")
-        card_tmp.replace(path.with_suffix(".json"))
-        return path
+        """locator.safetensors and its JSON card (config, sha256, `meta`), each written atomically;
+        the card is kept as `self.card`."""
+        tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        card = {"config": asdict(self.config), "targets": list(TARGETS), **(meta or {})}
+        self.card = save_with_card(tensors, path, card, metadata={"format": FORMAT})
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Locator:
         """Load locator.safetensors, its sha256 checked against the card beside it."""
-        path = Path(path)
-        card_path = path.with_suffix(".json")
-        if not path.exists() or not card_path.exists():
-            raise FileNotFoundError(f"{path} or its card {card_path.name} is missing; train it with "
-                                    "`ami-robot locator` (or `ami-robot reproduce`)")
-        card = json.loads(card_path.read_text())
-        if card.get("format") != FORMAT:
-            raise ValueError(f"{card_path} is not an ami-robot locator card (format {card.get('format')!r})")
-        digest = sha256_file(path)
-        if digest != card["sha256"]:
-            raise ValueError(f"{path}: sha256 {digest[:16]}... does not match its card's "
-                             f"{card['sha256'][:16]}...; the file is corrupted or was replaced: retrain it")
+        tensors, card = load_with_card(path, FORMAT, "locator", ("train it with `ami-robot locator` (or "
+                                                                 "`ami-robot reproduce`)", "retrain it"))
         locator = cls(LocatorConfig(**card["config"]))
-        locator.load_state_dict(load_file(str(path)))
+        locator.load_state_dict(tensors)
         locator.card = card
         return locator.eval()
 
@@ -240,5 +221,4 @@ def build_locator(world_model: WorldModel, train_dir: str | Path, val_dir: str |
     card = {"data_dir": str(train_dir), "val_dir": str(val_dir), "episodes": int(train.num_episodes),
             **report, **(meta or {})}
     locator.save(out, meta=card)
-    locator.card = {"format": FORMAT, **card}
     return locator

@@ -12,17 +12,15 @@ goal implies. Those become waypoints for the planner (ami_robot.policies.Retriev
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from ami_robot.train.probe import pool_features
-from ami_robot.weights import sha256_file
+from ami_robot.weights import load_with_card, save_with_card
 from ami_robot.world_model import WorldModel
 
 CLOSED = 0.25  # gripper state (0 open .. 1 closed) above which the hand counts as closed
@@ -101,38 +99,19 @@ class FrameMemory:
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
         """memory.safetensors and its JSON card (sha256, `meta`), each written atomically."""
-        path = Path(path)
         tensors = {"keys": self.keys.half().contiguous(), "states": torch.from_numpy(self.states),
                    "starts": torch.from_numpy(self.starts), "lengths": torch.from_numpy(self.lengths),
                    "mean": self.mean, "basis": self.basis.contiguous(), "fingerprint": self.fingerprint}
-        tmp = path.with_suffix(".tmp")
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "pooled": str(self.pooled)})
-        tmp.chmod(0o644)
-        tmp.replace(path)
-        card = {"format": FORMAT, "file": path.name, "sha256": sha256_file(path), "pooled": self.pooled,
-                "frames": int(self.keys.shape[0]), "episodes": len(self.starts),
+        card = {"pooled": self.pooled, "frames": int(self.keys.shape[0]), "episodes": len(self.starts),
                 "components": int(self.basis.shape[1]), **(meta or self.meta)}
-        card_path = path.with_suffix(".json")
-        card_path.with_suffix(".json.tmp").write_text(json.dumps(card, indent=2) + "\n")
-        card_path.with_suffix(".json.tmp").replace(card_path)
-        return path
+        save_with_card(tensors, path, card, metadata={"format": FORMAT, "pooled": str(self.pooled)})
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> FrameMemory:
         """Load memory.safetensors, its sha256 checked against the card beside it."""
-        path = Path(path)
-        card_path = path.with_suffix(".json")
-        if not path.exists() or not card_path.exists():
-            raise FileNotFoundError(f"{path} or its card {card_path.name} is missing; rebuild it with "
-                                    "`ami-robot memory` (or `ami-robot reproduce`)")
-        card = json.loads(card_path.read_text())
-        if card.get("format") != FORMAT:
-            raise ValueError(f"{card_path} is not an ami-robot memory card (format {card.get('format')!r})")
-        digest = sha256_file(path)
-        if digest != card["sha256"]:
-            raise ValueError(f"{path}: sha256 {digest[:16]}... does not match its card's "
-                             f"{card['sha256'][:16]}...; the file is corrupted or was replaced: rebuild it")
-        t = load_file(str(path))
+        t, card = load_with_card(path, FORMAT, "memory", ("rebuild it with `ami-robot memory` (or "
+                                                          "`ami-robot reproduce`)", "rebuild it"))
         return cls(t["keys"].float(), t["states"].numpy(), t["starts"].numpy(), t["lengths"].numpy(),
                    t["mean"], t["basis"], int(card["pooled"]), t["fingerprint"], meta=card)
 

@@ -199,6 +199,41 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def save_with_card(tensors: dict[str, torch.Tensor], path: str | Path, card: dict[str, Any],
+                   metadata: dict[str, str]) -> dict[str, Any]:
+    """Write `path` (.safetensors) and its JSON card beside it (`card` plus file name and sha256),
+    each atomically (temp file + rename); returns the card as written. For the policy's own
+    artefacts (memory, locator), whose `metadata["format"]` names the kind."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.chmod(0o644)
+    tmp.replace(path)
+    card = {"format": metadata["format"], "file": path.name, "sha256": sha256_file(path), **card}
+    card_tmp = path.with_suffix(".json.tmp")
+    card_tmp.write_text(json.dumps(card, indent=2) + "\n")
+    card_tmp.replace(path.with_suffix(".json"))
+    return card
+
+
+def load_with_card(path: str | Path, format: str, kind: str, remake: tuple[str, str]) -> tuple[dict, dict]:
+    """(tensors, card) of a file written by `save_with_card`, its sha256 checked against the card.
+    `remake` says how to make it again: (missing-file advice, verb), e.g. ("rebuild it with
+    `ami-robot memory` (or `ami-robot reproduce`)", "rebuild it")."""
+    path = Path(path)
+    card_path = path.with_suffix(".json")
+    if not path.exists() or not card_path.exists():
+        raise FileNotFoundError(f"{path} or its card {card_path.name} is missing; {remake[0]}")
+    card = json.loads(card_path.read_text())
+    if card.get("format") != format:
+        raise ValueError(f"{card_path} is not an ami-robot {kind} card (format {card.get('format')!r})")
+    digest = sha256_file(path)
+    if digest != card["sha256"]:
+        raise ValueError(f"{path}: sha256 {digest[:16]}... does not match its card's "
+                         f"{card['sha256'][:16]}...; the file is corrupted or was replaced: {remake[1]}")
+    return load_file(str(path)), card
+
+
 def save_model(model: VisionTransformer | ACPredictor, path: str | Path, *, data: dict | None = None,
                training: dict | None = None, **extra: Any) -> Path:
     """Write `path` (.safetensors) and its model card `path.json`; returns the card's path."""

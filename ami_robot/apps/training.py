@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -73,25 +74,31 @@ def run_reproduce(cfg: DictConfig) -> None:
     print(json.dumps({k: v for k, v in stages.items() if k in ("probe", "prediction", "export")}, indent=2))
 
 
-def run_memory(cfg: DictConfig) -> None:
+def _model_and_output(cfg: DictConfig, name: str) -> tuple[Any, dict[str, Any], Path]:
+    """The world model `cfg.model` names, its record for a card, and where an artefact made from
+    it goes: `cfg.out`, else `name` beside the model's checkpoints."""
     from ami_robot.apps.common import build_world_model, shipped_checkpoint_dir
+
+    world_model, record = build_world_model(cfg.model)
+    folder = Path(cfg.model.path) if cfg.model.get("path") else shipped_checkpoint_dir()
+    if not cfg.model.get("path"):
+        record = {**record, "path": "shipped (ami_robot/checkpoints)"}
+    return world_model, record, Path(cfg.out) if cfg.out else folder / name
+
+
+def run_memory(cfg: DictConfig) -> None:
     from ami_robot.memory import build_memory
 
     data_dir = Path(cfg.data_dir)
     if not (data_dir / "manifest.json").is_file():
         raise AppError(f"no training shards at {data_dir} (no manifest.json); collect them with "
                        "`ami-robot collect` or `ami-robot reproduce`, or set data_dir=")
-    world_model, record = build_world_model(cfg.model)
-    folder = Path(cfg.model.path) if cfg.model.get("path") else shipped_checkpoint_dir()
-    out = Path(cfg.out) if cfg.out else folder / "memory.safetensors"
-    if not cfg.model.get("path"):
-        record = {**record, "path": "shipped (ami_robot/checkpoints)"}
+    world_model, record, out = _model_and_output(cfg, "memory.safetensors")
     memory = build_memory(world_model, data_dir, out, meta={"model": record})
     print(f"memory of {memory.keys.shape[0]} frames ({len(memory.starts)} episodes) written to {out}")
 
 
 def run_locator(cfg: DictConfig) -> None:
-    from ami_robot.apps.common import build_world_model, shipped_checkpoint_dir
     from ami_robot.locator import LocatorTrainConfig, build_locator
 
     for name in ("data_dir", "val_dir"):
@@ -99,11 +106,7 @@ def run_locator(cfg: DictConfig) -> None:
             raise AppError(f"no shards at {cfg[name]} (no manifest.json); collect them with "
                            f"`ami-robot collect` or `ami-robot reproduce`, or set {name}=")
     training = build_dataclass(LocatorTrainConfig, cfg.training, "training")
-    world_model, record = build_world_model(cfg.model)
-    folder = Path(cfg.model.path) if cfg.model.get("path") else shipped_checkpoint_dir()
-    out = Path(cfg.out) if cfg.out else folder / "locator.safetensors"
-    if not cfg.model.get("path"):
-        record = {**record, "path": "shipped (ami_robot/checkpoints)"}
+    world_model, record, out = _model_and_output(cfg, "locator.safetensors")
     locator = build_locator(world_model, cfg.data_dir, cfg.val_dir, out, training, meta={"model": record})
     print(json.dumps({k: locator.card[k] for k in ("recorded", "recoloured")}, indent=2))
     print(f"locator written to {out}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_memory import assert_refused_when_damaged
+from test_memory import trajectories as memory_trajectories
 
 from ami_robot.data.dataset import Trajectories
 from ami_robot.locator import Locator, LocatorTrainConfig, recolour, train_locator
@@ -80,17 +82,7 @@ def test_save_load_and_refusals(trained, world_model, tmp_path) -> None:
     expected = locator.locate(world_model, frames)
     np.testing.assert_allclose(loaded.locate(world_model, frames), expected, atol=1e-5)
     assert loaded.card["recorded"] == report["recorded"]
-    loaded.check(world_model)
-    with pytest.raises(ValueError, match="different encoder"):
-        loaded.check(WorldModel.random("micro", "micro", image_size=64, seed=1))
-    raw = bytearray(path.read_bytes())
-    raw[-8] ^= 0xFF
-    path.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match="sha256"):
-        Locator.load(path)
-    (tmp_path / "locator.json").unlink()
-    with pytest.raises(FileNotFoundError, match="ami-robot locator"):
-        Locator.load(path)
+    assert_refused_when_damaged(loaded, world_model, path, Locator.load, "ami-robot locator")
     with pytest.raises(ValueError, match="object positions"):
         data = trajectories()
         data.extras.clear()
@@ -111,7 +103,6 @@ class FixedLocator:
 
 
 def test_a_goal_image_with_the_object_elsewhere_becomes_a_pick_and_place(world_model) -> None:
-    from test_memory import trajectories as memory_trajectories
 
     data = memory_trajectories()
     memory = FrameMemory.build(world_model, data, components=8)

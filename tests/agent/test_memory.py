@@ -78,6 +78,11 @@ def test_save_load_round_trip_and_bad_files(memory, world_model, tmp_path) -> No
     np.testing.assert_array_equal(loaded.states, memory.states)
     np.testing.assert_allclose(loaded.keys.numpy(), memory.keys.numpy(), atol=1e-2)  # stored as fp16
     assert loaded.meta["data_dir"] == "synthetic" and loaded.meta["frames"] == 18
+    assert_refused_when_damaged(loaded, world_model, path, FrameMemory.load, "ami-robot memory")
+
+
+def assert_refused_when_damaged(loaded, world_model, path, load, command: str) -> None:
+    """A saved artefact (memory, locator) refuses another encoder, a changed file and a lost card."""
     loaded.check(world_model)  # the same encoder: accepted
     with pytest.raises(ValueError, match="different encoder"):
         loaded.check(WorldModel.random("micro", "micro", image_size=64, seed=1))
@@ -85,10 +90,10 @@ def test_save_load_round_trip_and_bad_files(memory, world_model, tmp_path) -> No
     raw[-8] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="sha256"):
-        FrameMemory.load(path)
-    (tmp_path / "memory.json").unlink()
-    with pytest.raises(FileNotFoundError, match="ami-robot memory"):
-        FrameMemory.load(path)
+        load(path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(FileNotFoundError, match=command):
+        load(path)
 
 
 def _names(phases) -> list[str]:
