@@ -42,6 +42,7 @@ class Waypoint:
     tolerance: float = 0.015  # m: the waypoint is reached when the TCP is this close (0: never)
     hold_xy: bool = False
     settle: float = 0.0  # m: an image phase ends when the planned move is shorter than this
+    min_steps: int = 0  # the phase lasts at least this many steps, even with its target reached
 
 
 @dataclass

@@ -130,15 +130,23 @@ def output_dir() -> Path:
 
 
 def machine_record() -> dict[str, Any]:
-    """Where and how a result was produced: machine, threads, commit."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
-                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
-    except OSError:
-        commit = None
+    """Where and how a result was produced: machine, threads, commit (and whether tracked files
+    differed from it: a result measured on uncommitted code says so)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            run = subprocess.run(["git", *args], capture_output=True, text=True, check=False,
+                                 cwd=Path(__file__).resolve().parent)
+        except OSError:
+            return None
+        return run.stdout.strip() if run.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD") or None
+    changes = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"machine": platform.machine(), "processor": platform.processor() or None,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "commit": commit,
+            "uncommitted_changes": None if changes is None else bool(changes),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 

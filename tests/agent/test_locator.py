@@ -130,3 +130,76 @@ def test_a_goal_image_with_the_object_elsewhere_becomes_a_pick_and_place(world_m
     assert [w.name for w, _ in stay] == [w.name for w, _ in lifted] == ["goal image 0"]
     with pytest.raises(FileNotFoundError, match="ami-robot locator"):
         RetrievalMPC(world_model, memory, locate=True, locator="/nonexistent/locator.safetensors")
+
+
+class ReadingsLocator:
+    """The first call (the policy's reset: the image now, the goal image) says (`readings[0]`,
+    `there`); every later call reads each image as the next of `readings`."""
+
+    def __init__(self, readings, there) -> None:
+        self.readings, self.there, self.calls = [np.array([*r, 0.02]) for r in readings], there, 0
+
+    def locate(self, world_model, pixels, recoloured=0):
+        if self.calls == 0:
+            rows = [self.readings[0], np.array([*self.there, 0.02])]
+        else:
+            rows = [self.readings[min(self.calls + k, len(self.readings) - 1)] for k in range(len(pixels))]
+        self.calls += 1
+        return np.array([[*r, 0.5, 0.0, 0.2] for r in rows], np.float32)
+
+    def check(self, world_model) -> None:
+        pass
+
+
+def test_carrying_rereads_the_object_and_tries_again_after_closing_on_nothing(world_model) -> None:
+    data = memory_trajectories()
+    memory = FrameMemory.build(world_model, data, components=8)
+    image, goal = data.frames[0], data.frames[6 + 4]
+    readings = [(0.50, 0.0), (0.54, 0.0), (0.52, 0.02), (0.40, -0.05)]
+
+    def policy(**kwargs):
+        locator = ReadingsLocator(readings, there=(0.50, 0.15))
+        planner = make_config("cem", samples=8, iterations=1, topk=2)
+        policy = RetrievalMPC(world_model, memory, planner=planner, neighbours=1, locate=True,
+                              locator=locator, **kwargs)
+        policy.reset_batch([{"pixels": image, "state": home}], [{"goal_pixels": goal}])
+        return policy
+
+    home = np.array([0.45, 0.0, 0.15, 0, 0, 0, 0], np.float32)
+    reread = policy()
+    reread.act_batch([{"pixels": image, "state": home}])  # the first frame, read again
+    np.testing.assert_allclose(reread.targets[0][:2], [0.54, 0.0])
+    there_already = np.r_[reread.targets[0], 0, 0, 0, 0].astype(np.float32)
+    reread.act_batch([{"pixels": image, "state": there_already}])  # a second frame before going down
+    assert reread.phase(0).name == "over the object"
+    np.testing.assert_allclose(reread.targets[0][:2], [0.53, 0.01])  # the mean of the two
+    over = reread.targets[0].copy()
+    reread.act_batch([{"pixels": image, "state": np.r_[over, 0, 0, 0, 0].astype(np.float32)}])
+    assert reread.phase(0).name == "go down"  # reached: no more readings, straight down at their mean
+    np.testing.assert_allclose(reread.targets[0][:2], [0.53, 0.01])
+    np.testing.assert_allclose(reread.phases[0][4][0].xyz[:2], [0.50, 0.15])  # still carried there
+
+    # lifting with the fingers closed all the way holds nothing: open, go up, read again, aim anew
+    lift = [w.name for w, _ in reread.phases[0]].index("lift")
+    reread.phase_index[0] = lift
+    empty = np.array([0.53, 0.01, 0.05, 0, 0, 0, 1.0], np.float32)
+    reread.act_batch([{"pixels": image, "state": empty}])
+    assert [w.name for w, _ in reread.phases[0]] == ["open and up", "over the object", "go down", "close",
+                                                       "lift", "carry", "put down", "open", "goal image 0"]
+    assert reread.phase(0).name == "open and up" and reread.phase(0).gripper == 0.0
+    assert reread.retries_left[0] == 1 and reread.readings[0] == []
+    np.testing.assert_allclose(reread.targets[0][:2], [0.53, 0.01])  # straight up from where it closed
+    up = np.r_[reread.targets[0], 0, 0, 0, 0].astype(np.float32)
+    reread.act_batch([{"pixels": image, "state": up}])
+    assert reread.phase(0).name == "over the object"
+    np.testing.assert_allclose(reread.targets[0][:2], [0.40, -0.05])  # the new reading alone
+
+    # retries=0, reread=False: the pick goes down where the first image said, and never again
+    once = policy(reread=False, retries=0)
+    once.act_batch([{"pixels": image, "state": home}])
+    np.testing.assert_allclose(once.targets[0][:2], [0.50, 0.0])
+    once.phase_index[0] = lift
+    once.act_batch([{"pixels": image, "state": empty}])
+    assert once.phase(0).name == "lift" and len(once.phases[0]) == 8
+    with pytest.raises(ValueError, match="retries"):
+        RetrievalMPC(world_model, memory, retries=-1)

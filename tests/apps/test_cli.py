@@ -44,6 +44,7 @@ def test_eval_writes_protocol_files_and_refuses_a_different_config(cli, tmp_path
     row = summary["summary"]["Reach/latent_cem"]
     assert row["episodes"] == 2 and len(row["wilson95"]) == 2
     assert summary["machine"]["torch_threads"] >= 1 and "commit" in summary["machine"]
+    assert "uncommitted_changes" in summary["machine"]
     assert "| Reach | latent_cem | 2 |" in (run / "results.md").read_text()
     # Resuming into the same folder with another planner is refused, and nothing is lost.
     again = cli("eval", *FAST[:-3], "planner.samples=12", "planner.iterations=1", "planner.topk=2",
