@@ -218,7 +218,8 @@ class RetrievalMPC(LatentMPC):
             return np.array([xy[0], xy[1], z])
 
         # rereading: the approach lasts two frames at least, the one it starts from and one from near
-        # the object (their mean is within 1.5 cm 43 times in 49, the first frame's alone 38: dev seeds)
+        # the object (their mean is within 1.5 cm 42 times in 49, the first frame alone 38, on the
+        # development seeds: benchmarks/bench_reread.py)
         reads = 2 * int(self.reread)
         return [Waypoint("over the object", at(now, hover), 0.0, 16, tolerance=0.01, min_steps=reads),
                 Waypoint("go down", at(now, grasp_height), 0.0, 8, tolerance=0.008),
