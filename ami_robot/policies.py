@@ -299,8 +299,8 @@ class RetrievalMPC(LatentMPC):
     def watch_object(self, obs: Sequence[dict[str, np.ndarray]]) -> None:
         """Carrying in closed loop. The object rests while the hand comes to it, so every frame on
         the way is another reading of where it is: the pick aims at their mean (one reading's error
-        is up to 4 cm, and is smaller once the hand is near). Fingers closed past HELD_MAX while
-        lifting or carrying hold nothing (a miss, or a drop): open, go back up, read again, retry."""
+        is up to 4 cm, and is smaller once the hand is near). Fingers closed past HELD_MAX between
+        closing and opening hold nothing (a miss, or a drop): open, go back up, read again, retry."""
         from ami_robot.memory import HELD_MAX
 
         approaching = [i for i in range(len(obs)) if self.reread and self.phase(i).name == "over the object"]
@@ -311,7 +311,8 @@ class RetrievalMPC(LatentMPC):
                 self.readings[i].append(xyz[:2])
                 self._replan_pick(i, np.mean(self.readings[i], 0), obs[i]["state"])
         for i, o in enumerate(obs):
-            empty = self.phase(i).name in ("lift", "carry") and o["state"][6] > HELD_MAX
+            # "put down" too: a cube that slips on the carry's last step is seen there (Push 10040)
+            empty = self.phase(i).name in ("lift", "carry", "put down") and o["state"][6] > HELD_MAX
             if empty and self.retries_left[i] > 0:
                 self.retries_left[i] -= 1
                 self.readings[i] = []  # the failed grasp may have moved it

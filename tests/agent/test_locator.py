@@ -194,6 +194,12 @@ def test_carrying_rereads_the_object_and_tries_again_after_closing_on_nothing(wo
     assert reread.phase(0).name == "over the object"
     np.testing.assert_allclose(reread.targets[0][:2], [0.40, -0.05])  # the new reading alone
 
+    for phase in ("carry", "put down"):  # a cube dropped on the way is a miss as well
+        dropped = policy()
+        dropped.phase_index[0] = [w.name for w, _ in dropped.phases[0]].index(phase)
+        dropped.act_batch([{"pixels": image, "state": empty}])
+        assert dropped.phase(0).name == "open and up" and dropped.retries_left[0] == 1
+
     # retries=0, reread=False: the pick goes down where the first image said, and never again
     once = policy(reread=False, retries=0)
     once.act_batch([{"pixels": image, "state": home}])
