@@ -316,23 +316,31 @@ class RetrievalMPC(LatentMPC):
             if empty and self.retries_left[i] > 0:
                 self.retries_left[i] -= 1
                 self.readings[i] = []  # the failed grasp may have moved it
-                self._replan_pick(i, self.phase(i).xyz[:2], o["state"], retry=True)
+                start, _ = self._pick_span(i)
+                self._replan_pick(i, self.phases[i][start][0].xyz[:2], o["state"], retry=True)  # the last aim
 
     def _replan_pick(self, i: int, object_xy: np.ndarray, state: np.ndarray, retry: bool = False) -> None:
         """Episode i's pick and place, aimed at `object_xy`; `retry`: after opening and going up."""
         from ami_robot.memory import Waypoint
 
-        phases = self.phases[i]
-        start = next(k for k, (w, _) in enumerate(phases) if w.name == "over the object")
-        there = phases[start + 4][0].xyz  # the carry waypoint: where the goal image shows the object
+        start, end = self._pick_span(i)
+        old = self.phases[i][start:end]
+        there = next(w.xyz for w, _ in old if w.name == "carry")  # where the goal image shows the object
         pick = [(w, 0) for w in self.pick_and_place(object_xy, there, self.memory.grasp_height())]
+        rest = self.phases[i][end:]
         if retry:
             up = Waypoint("open and up", np.array([*state[:2], pick[0][0].xyz[2]]), 0.0, 6, tolerance=0.01)
-            self.phases[i] = [(up, 0)] + pick + phases[start + len(pick):]
+            self.phases[i] = [(up, 0)] + pick + rest
             self.phase_index[i], self.phase_steps[i], self.plans[i], self.recent_xy[i] = 0, 0, None, []
         else:
-            self.phases[i] = phases[:start] + pick + phases[start + len(pick):]
+            self.phases[i] = self.phases[i][:start] + pick + rest
         self.targets[i] = self._target(i, state)
+
+    def _pick_span(self, i: int) -> tuple[int, int]:
+        """Where episode i's `pick_and_place` phases lie in its phase list: ("over the object" .. "open")."""
+        names = [w.name for w, _ in self.phases[i]]
+        start = names.index("over the object")
+        return start, names.index("open", start) + 1
 
     def phase(self, i: int) -> Any:
         """Episode i's current waypoint."""

@@ -200,6 +200,11 @@ def test_carrying_rereads_the_object_and_tries_again_after_closing_on_nothing(wo
         dropped.act_batch([{"pixels": image, "state": empty}])
         assert dropped.phase(0).name == "open and up" and dropped.retries_left[0] == 1
 
+    blind = policy(reread=False)  # no rereading: a retry aims where the dropped grasp aimed
+    blind.phase_index[0] = [w.name for w, _ in blind.phases[0]].index("carry")
+    blind.act_batch([{"pixels": image, "state": empty}])
+    np.testing.assert_allclose(blind.phases[0][1][0].xyz[:2], [0.50, 0.0])
+
     # retries=0, reread=False: the pick goes down where the first image said, and never again
     once = policy(reread=False, retries=0)
     once.act_batch([{"pixels": image, "state": home}])
