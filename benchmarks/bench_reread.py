@@ -45,7 +45,7 @@ def main() -> None:
         policy.reset_batch([obs], [info], seeds=[seed])
         if policy.phase(0).name != "over the object":
             continue  # not read as a carry
-        first = policy.locator.locate(world_model, obs["pixels"][None], policy.locate_copies)[0, :2]
+        first = policy.phase(0).xyz[:2].copy()  # the pick's aim: the first frame's reading
         for _ in range(env.spec.max_episode_steps):
             action = policy.act_batch([obs])[0]
             if policy.phase(0).name != "over the object":
