@@ -165,9 +165,7 @@ class RetrievalMPC(LatentMPC):
 
         super().__init__(world_model, planner, goals=goals, energy=energy, warm_start=warm_start, seed=seed)
         if memory is None or isinstance(memory, (str, Path)):
-            from ami_robot.apps.common import shipped_checkpoint_dir
-
-            memory = FrameMemory.load(memory or Path(shipped_checkpoint_dir()) / "memory.safetensors")
+            memory = FrameMemory.load(memory or _beside_model(world_model, "memory.safetensors"))
         memory.check(world_model)  # its keys must come from this encoder
         if align not in ("latent", "memory"):
             raise ValueError(f"align must be 'latent' (the world model places x, y) or 'memory' (the "
@@ -190,9 +188,7 @@ class RetrievalMPC(LatentMPC):
             from ami_robot.locator import Locator
 
             if locator is None or isinstance(locator, (str, Path)):
-                from ami_robot.apps.common import shipped_checkpoint_dir
-
-                locator = Locator.load(locator or Path(shipped_checkpoint_dir()) / "locator.safetensors")
+                locator = Locator.load(locator or _beside_model(world_model, "locator.safetensors"))
             locator.check(world_model)  # it reads this encoder's latents
             self.locator = locator
 
@@ -420,6 +416,16 @@ class RetrievalMPC(LatentMPC):
             self._last_move[i] = float(plans[i, 0, :3].norm())
         self.planning_seconds.append(elapsed / e)
         return plans[:, 0].cpu().numpy().astype(np.float32)
+
+
+def _beside_model(world_model: WorldModel, name: str) -> Path:
+    """`name` in the folder the world model was loaded from (where `ami-robot memory`, `locator`
+    and `reproduce` write it), else among the shipped checkpoints."""
+    if world_model.checkpoint_dir is not None:
+        return world_model.checkpoint_dir / name
+    from ami_robot.apps.common import shipped_checkpoint_dir
+
+    return Path(shipped_checkpoint_dir()) / name
 
 
 class ExpertPolicy:

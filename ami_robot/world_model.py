@@ -65,6 +65,8 @@ class WorldModel(nn.Module):
             raise ValueError("the world model drives 7-D actions and states without extrinsics")
         self.encoder = encoder.eval().requires_grad_(False)
         self.predictor = predictor.eval().requires_grad_(False)
+        # The folder it was loaded from: artefacts made from this model (memory, locator) live there.
+        self.checkpoint_dir: Path | None = None
         self.to(device=device, dtype=dtype)
         mean, std = torch.tensor(IMAGENET_MEAN, device=device), torch.tensor(IMAGENET_STD, device=device)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)  # preprocessing stays fp32
@@ -101,7 +103,9 @@ class WorldModel(nn.Module):
             folder = folder.parent
         encoder, _ = load_ours(folder / "encoder.safetensors", "encoder")
         predictor, _ = load_ours(folder / "predictor.safetensors", "predictor")
-        return cls(encoder, predictor, device=device, dtype=dtype)
+        model = cls(encoder, predictor, device=device, dtype=dtype)
+        model.checkpoint_dir = folder
+        return model
 
     @classmethod
     def from_reference(cls, path: str | Path, encoder_config: EncoderConfig | str = "vit_giant",

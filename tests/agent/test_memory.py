@@ -12,6 +12,7 @@ from ami_robot.memory import FrameMemory
 from ami_robot.planners import make_config
 from ami_robot.policies import RetrievalMPC
 from ami_robot.rollout import run_episodes
+from ami_robot.weights import save_model
 from ami_robot.world_model import WorldModel
 
 # Gripper (0 open .. 1 closed) and TCP height per frame of three episodes.
@@ -79,6 +80,21 @@ def test_save_load_round_trip_and_bad_files(memory, world_model, tmp_path) -> No
     np.testing.assert_allclose(loaded.keys.numpy(), memory.keys.numpy(), atol=1e-2)  # stored as fp16
     assert loaded.meta["data_dir"] == "synthetic" and loaded.meta["frames"] == 18
     assert_refused_when_damaged(loaded, world_model, path, FrameMemory.load, "ami-robot memory")
+
+
+def test_the_policy_reads_the_memory_beside_the_model_it_was_given(memory, world_model, tmp_path) -> None:
+    # A model trained into its own folder (`reproduce reproduce.export_dir=...`, then `model.path=`)
+    # brings its own memory; the shipped one, made by another encoder, would be refused.
+    save_model(world_model.encoder, tmp_path / "encoder.safetensors")
+    save_model(world_model.predictor, tmp_path / "predictor.safetensors")
+    loaded = WorldModel.from_checkpoint(tmp_path)
+    assert loaded.checkpoint_dir == tmp_path
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "memory.safetensors")):
+        RetrievalMPC(loaded)
+    memory.save(tmp_path / "memory.safetensors", meta={"data_dir": "synthetic"})
+    policy = RetrievalMPC(loaded)
+    assert policy.memory.meta["data_dir"] == "synthetic"
+    np.testing.assert_array_equal(policy.memory.states, memory.states)
 
 
 def assert_refused_when_damaged(loaded, world_model, path, load, command: str) -> None:
