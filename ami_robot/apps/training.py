@@ -9,7 +9,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from ami_robot.apps.common import AppError, build_dataclass, output_dir
+from ami_robot.apps.common import AppError, build_dataclass, build_world_model, output_dir
 from ami_robot.data.collection import CollectConfig, collect
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
@@ -76,14 +76,19 @@ def run_reproduce(cfg: DictConfig) -> None:
 
 def _model_and_output(cfg: DictConfig, name: str) -> tuple[Any, dict[str, Any], Path]:
     """The world model `cfg.model` names, its record for a card, and where an artefact made from
-    it goes: `cfg.out`, else `name` beside the model's checkpoints."""
-    from ami_robot.apps.common import build_world_model, shipped_checkpoint_dir
-
+    it goes: `cfg.out`, else `name` in the folder the model was loaded from (where the retrieval
+    policy looks for it). A random or reference model has no such folder: it needs `out=`, so that
+    nothing made from it can replace the shipped files."""
     world_model, record = build_world_model(cfg.model)
-    folder = Path(cfg.model.path) if cfg.model.get("path") else shipped_checkpoint_dir()
-    if not cfg.model.get("path"):
+    if record["kind"] == "checkpoint" and not cfg.model.get("path"):
         record = {**record, "path": "shipped (ami_robot/checkpoints)"}
-    return world_model, record, Path(cfg.out) if cfg.out else folder / name
+    if cfg.out:
+        return world_model, record, Path(cfg.out)
+    if world_model.checkpoint_dir is None:
+        stem = name.split(".")[0]
+        raise AppError(f"model={record['kind']} has no checkpoint folder to write {name} into; set "
+                       f"out=PATH/{name} (and give it to the retrieval policy as policy.{stem}=PATH/{name})")
+    return world_model, record, world_model.checkpoint_dir / name
 
 
 def run_memory(cfg: DictConfig) -> None:

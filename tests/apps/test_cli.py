@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from ami_robot.apps.common import shipped_checkpoint_dir
 from ami_robot.train.pretrain import PretrainConfig
 from tests.apps.conftest import FAST
 
@@ -262,6 +263,14 @@ def test_memory_and_the_retrieval_policy_from_the_command_line(cli, tmp_path) ->
     missing = cli("memory", "model=random", f"data_dir={tmp_path / 'nowhere'}",
                   f"hydra.run.dir={tmp_path / 'x'}")
     assert missing.returncode == 2 and "no training shards" in missing.stderr
+    # A random model has no checkpoint folder: without out= it must not write beside the shipped files.
+    shipped = {f: f.stat().st_mtime_ns for f in shipped_checkpoint_dir().glob("*")}
+    for app, data_args in (("memory", [f"data_dir={data}"]),
+                           ("locator", [f"data_dir={data}", f"val_dir={data}"])):
+        nowhere = cli(app, "model=random", *data_args, f"hydra.run.dir={tmp_path / app}")
+        assert nowhere.returncode == 2, nowhere.stderr[-2000:]
+        assert f"out=PATH/{app}.safetensors" in nowhere.stderr
+    assert {f: f.stat().st_mtime_ns for f in shipped_checkpoint_dir().glob("*")} == shipped
 
 
 def test_demo_and_bench_use_the_retrieval_policy_with_the_gradient_planner(cli) -> None:
