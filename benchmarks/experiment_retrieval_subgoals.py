@@ -13,7 +13,8 @@ Here the agent makes its own waypoint from the goal image alone:
    so a searched gripper only closes at random), then to the goal (CEM, horizon 2).
 `--check-seed` stops at the pre-grasp pose and scores hand-made two-step plans with the model,
 then plays "close, then up 7.5 cm" in the simulator: does the model see what the real arm does?
-The bank (every training frame, pooled) is cached beside the data as retrieval_bank.pt.
+The bank (every training frame, pooled) is cached beside the data as retrieval_bank.pt, with the
+key of a fixed probe image so that another encoder rebuilds it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ami_robot.agent import GoalSchedule
 from ami_robot.apps.common import shipped_checkpoint_dir
 from ami_robot.data import load_trajectories
 from ami_robot.evaluation import EpisodeLog, summarize
+from ami_robot.memory import probe_image
 from ami_robot.planners import make_config
 from ami_robot.policies import LatentMPC
 from ami_robot.rollout import run_episodes
@@ -49,13 +51,16 @@ class FrameBank:
         self.wm, self.data = wm, load_trajectories(data_dir)
         self.grid = (wm.encoder.config.grid,) * 2
         cache = Path(data_dir) / "retrieval_bank.pt"
-        if cache.exists():
-            self.latents = torch.load(cache)
+        # The bank is only valid for the encoder that made it: keep that encoder's probe-image key.
+        key = pool_features(wm.encode(probe_image()), self.grid)[0]
+        saved = torch.load(cache) if cache.exists() else None
+        if isinstance(saved, dict) and torch.allclose(saved["key"], key, atol=1e-4):
+            self.latents = saved["latents"]
         else:
             frames = self.data.frames
             self.latents = torch.cat([pool_features(wm.encode(frames[i:i + 512]), self.grid)
                                       for i in range(0, len(frames), 512)])  # (F, 16 D)
-            torch.save(self.latents, cache)
+            torch.save({"latents": self.latents, "key": key}, cache)
         self.episode = np.repeat(np.arange(self.data.num_episodes), self.data.lengths)
 
     def pregrasp(self, goal_pixels: np.ndarray, candidates: int = 20) -> tuple[int, int] | None:
