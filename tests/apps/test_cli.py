@@ -191,7 +191,7 @@ def test_trainer_fields_override_without_plus_and_are_type_checked(cli) -> None:
     assert pretrain["batch_size"] == PretrainConfig().batch_size  # the rest keep the dataclass defaults
     out = cli("reproduce", "reproduce.predictor.steps=5", "--cfg", "job")
     reproduce = yaml.safe_load(out.stdout)["reproduce"]
-    assert reproduce["predictor"]["steps"] == 5 and reproduce["pretrain"]["steps"] == 1200  # reproduce.yaml's
+    assert reproduce["predictor"]["steps"] == 5 and reproduce["pretrain"]["steps"] == 3000  # reproduce.yaml's
     out = cli("train-predictor", "encoder=x.safetensors", "predictor.steps=many", "--cfg", "job")
     assert out.returncode != 0 and "predictor.steps" in out.stderr
 
