@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,21 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95% by default)."""
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (scipy's), 95% by default; (0, 1) for n = 0."""
     if n <= 0:
         return (0.0, 1.0)
     if not 0 <= successes <= n:
         raise ValueError(f"successes must lie in [0, n], got {successes} of {n}")
-    p = successes / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    # Exactly, the bounds reach 0 at k = 0 and 1 at k = n; in floats they can miss by an ulp
-    # (50/50 gave 0.9999999999999999), which put p outside its own interval and broke error bars.
-    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
+    ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def config_fingerprint(config: dict[str, Any]) -> str:
