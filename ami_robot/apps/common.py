@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from ami_robot.envs import TASK_SPECS
 from ami_robot.planners import PlannerConfig, make_config
@@ -154,28 +155,59 @@ def write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 
+def structured(cls: type) -> DictConfig:
+    """OmegaConf's schema of a dataclass (field types checked, unknown keys refused), writable: a
+    frozen dataclass makes read-only nodes, which would refuse every override."""
+    node = OmegaConf.structured(cls)
+    _writable(node)
+    return node
+
+
+def _writable(node: DictConfig) -> None:
+    OmegaConf.set_readonly(node, False)
+    for key in node:
+        if isinstance(node._get_node(key), DictConfig):
+            _writable(node._get_node(key))
+
+
 def build_dataclass(cls: type, values: Any, where: str = "") -> Any:
-    """A (frozen) dataclass from a config mapping, nested dataclasses included; unknown keys fail
-    loudly with the valid ones listed, lists become tuples where the field is a tuple."""
-    values = dict(to_dict(values) or {})
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise AppError(f"unknown key(s) {unknown} in {where or cls.__name__}; valid: {sorted(names)}")
-    defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
-                if f.default_factory is not dataclasses.MISSING}
-    kwargs = {}
-    for name, value in values.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            # Overrides apply to the field's own default (which may differ from the class's).
-            base = dataclasses.asdict(defaults[name]) if name in defaults else {}
-            value = build_dataclass(hint, {**base, **value}, f"{where}.{name}" if where else name)
-        elif isinstance(value, list) and "tuple" in str(hint):
-            value = tuple(value)
-        kwargs[name] = value
+    """A (frozen) dataclass from a config mapping, merged onto OmegaConf's schema of it: nested
+    dataclasses keep their fields' own defaults, unknown keys and wrong types fail loudly (with the
+    valid keys listed)."""
+    schema, values = structured(cls), to_dict(values) or {}
     try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+        _clear_given_dicts(schema, values)
+        return _with_tuples(OmegaConf.to_object(OmegaConf.merge(schema, values)))
+    except ConfigKeyError as exc:
+        parent, _, key = (exc.full_key or "").rpartition(".")
+        node = OmegaConf.select(schema, parent) if parent else schema
+        inside = ".".join(k for k in (where, parent) if k) or cls.__name__
+        raise AppError(f"unknown key(s) {[key]} in {inside}; valid: {sorted(node)}") from None
+    except (OmegaConfBaseException, TypeError, ValueError) as exc:  # wrong types, missing values
         raise AppError(f"bad {where or cls.__name__}: {exc}") from None
+
+
+def _clear_given_dicts(schema: DictConfig, values: dict[str, Any]) -> None:
+    """A mapping field given a value takes that value whole (as `cls(**values)` would), instead of
+    OmegaConf's key-by-key merge into the default mapping; nested dataclasses still merge."""
+    for key, value in values.items():
+        node = schema._get_node(key) if key in schema else None
+        if not isinstance(node, DictConfig) or not isinstance(value, dict):
+            continue
+        if dataclasses.is_dataclass(OmegaConf.get_type(node)):
+            _clear_given_dicts(node, value)
+        else:
+            schema[key] = {}
+
+
+def _with_tuples(obj: Any) -> Any:
+    """OmegaConf gives lists for tuple fields; a frozen config holds tuples (hashable, comparable)."""
+    hints = typing.get_type_hints(type(obj))
+    changed = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            changed[f.name] = _with_tuples(value)
+        elif isinstance(value, list) and typing.get_origin(hints[f.name]) is tuple:
+            changed[f.name] = tuple(value)
+    return dataclasses.replace(obj, **changed) if changed else obj

@@ -7,35 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from ami_robot.apps.common import AppError, build_dataclass, build_world_model, output_dir
+from ami_robot.apps.common import AppError, build_dataclass, build_world_model, output_dir, structured
 from ami_robot.data.collection import CollectConfig, collect
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
 from ami_robot.train.train_predictor import PredictorTrainConfig, train_predictor
 from ami_robot.weights import CheckpointError, load_ours, save_model
 
-
 # The trainers' dataclasses as Hydra schemas (group `schema`), so every field shows in `--cfg job`
 # and overrides like `pretrain.steps=3000` work without a `+`, type-checked by OmegaConf.
-def _schema(cls: type) -> DictConfig:
-    node = OmegaConf.structured(cls)
-    _writable(node)
-    return node
-
-
-def _writable(node: DictConfig) -> None:
-    """Frozen dataclasses make read-only nodes, which would refuse every override."""
-    OmegaConf.set_readonly(node, False)
-    for key in node:
-        if isinstance(node._get_node(key), DictConfig):
-            _writable(node._get_node(key))
-
-
 _SCHEMAS = {"pretrain": PretrainConfig, "predictor": PredictorTrainConfig, "reproduce": ReproduceConfig}
 for _name, _cls in _SCHEMAS.items():
-    ConfigStore.instance().store(group="schema", name=_name, node=_schema(_cls))
+    ConfigStore.instance().store(group="schema", name=_name, node=structured(_cls))
 
 
 def run_collect(cfg: DictConfig) -> None:

@@ -22,7 +22,7 @@ import json
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -52,7 +52,7 @@ class CollectConfig:
     out_dir: str  # dataset folder (shards + manifest.json); e.g. under /data/, which git ignores
     episodes: int = 2000  # total episode ids 0 .. episodes-1 (already stored ones are skipped)
     tasks: tuple[str, ...] = ("Reach", "Grasp", "Push", "PickPlace")  # episode i runs tasks[i % len]
-    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))  # policy kind -> weight
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))  # policy kind -> weight
     image_size: int = 64  # px: frames are rendered and stored at the model's resolution
     seed: int = 0  # episode i uses env seed `seed + i`; all must be < 10,000 (the training split)
     palette: str = "train"  # object colours: the training palette only
@@ -60,7 +60,7 @@ class CollectConfig:
     num_workers: int = 2  # worker processes (0: run in this process, for debugging)
     episode_steps: int | None = None  # actions per episode; None: each task's budget (TASK_SPECS)
     play: PlayConfig = field(default_factory=PlayConfig)  # noise and exploration knobs
-    env_kwargs: Mapping[str, Any] = field(default_factory=dict)  # more env arguments (object_kind, ...)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # more env arguments (object_kind, ...)
     compresslevel: int = 1  # deflate level of the shards (1: fast, most of the gain on rendered frames)
     start_method: str | None = "forkserver"  # multiprocessing context: workers never inherit GL or torch
 
