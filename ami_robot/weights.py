@@ -4,9 +4,11 @@
   holding entries such as `encoder`, `target_encoder`, `predictor`; keys may carry `module.` or
   `module.backbone.` prefixes and a stray `pos_embed` (unused with RoPE). Opened with
   `weights_only=True` only: a pickle that wants to run code is refused, not run.
-- HuggingFace (`facebook/vjepa2-*`, safetensors): `encoder.layer.{i}.attention.{query,key,value}`
-  and friends, mapped to our names with q, k, v fused into `qkv`. Its pretraining predictor
-  (`predictor.*`) is not the AC predictor and is skipped, and the log says so.
+- HuggingFace (`facebook/vjepa2-*`, safetensors, one file or shards with their
+  `model.safetensors.index.json`): `encoder.layer.{i}.attention.{query,key,value}` and friends,
+  mapped to our names with q, k, v fused into `qkv`; the size comes from the `config.json` beside
+  them. Its pretraining predictor (`predictor.*`) is not the AC predictor and is skipped, and the
+  log says so.
 - Ours: `<name>.safetensors` plus a model card `<name>.json` beside it (kind, config, data,
   training, and the sha256 of the safetensors file, verified on load).
 
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 CARD_FORMAT = "ami-robot/v1"
 REFERENCE_PREFIXES = ("module.backbone.", "module.", "backbone.")  # longest first
 HF_SKIPPED_PREFIXES = ("predictor.", "pooler.", "classifier.")  # not part of the V-JEPA 2 encoder
+HF_INDEX = "model.safetensors.index.json"  # a sharded HF checkpoint: tensor name -> shard file
 KINDS: dict[str, tuple[type, type, dict]] = {
     "encoder": (VisionTransformer, EncoderConfig, ENCODER_CONFIGS),
     "predictor": (ACPredictor, PredictorConfig, PREDICTOR_CONFIGS),
@@ -112,13 +115,46 @@ def reference_state_dict(path: str | Path, entry: str | None = None) -> StateDic
     return strip_prefixes(obj[entry])
 
 
+def hf_files(path: str | Path) -> list[Path] | None:
+    """The safetensors file(s) of a HuggingFace checkpoint, or None if `path` is not one. `path` is
+    a `.safetensors` file, a sharded checkpoint's `model.safetensors.index.json`, or the folder
+    `save_pretrained` wrote (holding either)."""
+    path = Path(path)
+    if path.is_dir():
+        path = next((path / n for n in (HF_INDEX, "model.safetensors") if (path / n).is_file()), path / HF_INDEX)
+    if path.name.endswith(".index.json"):
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {path} (neither it nor model.safetensors is there)")
+        weight_map = json.loads(path.read_text()).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise CheckpointError(f"{path}: a sharded checkpoint's index needs a `weight_map` (tensor -> shard)")
+        shards = [path.parent / name for name in sorted(set(weight_map.values()))]
+        missing = [s.name for s in shards if not s.is_file()]
+        if missing:
+            raise CheckpointError(f"{path}: {len(missing)} of its {len(shards)} shards are missing "
+                                  f"({', '.join(missing)}); download every file the index names")
+        return shards
+    if path.suffix != ".safetensors" or not path.is_file():
+        return None
+    with safe_open(str(path), framework="pt") as f:
+        is_hf = any(k.removeprefix("vjepa2.").startswith("encoder.") for k in f.keys())
+    return [path] if is_hf else None
+
+
 def hf_state_dict(path: str | Path) -> StateDict:
-    """A HuggingFace V-JEPA 2 safetensors file's encoder weights under the reference names."""
-    raw = read_tensors(path)
+    """A HuggingFace V-JEPA 2 checkpoint's encoder weights (every shard) under the reference names.
+
+    transformers names them `encoder.embeddings.patch_embeddings.proj`, `encoder.layer.{i}.norm1`,
+    `.attention.{query,key,value,proj}`, `.norm2`, `.mlp.fc{1,2}` and `encoder.layernorm`, under
+    `vjepa2.` in the video-classification model; q, k and v are fused into our `qkv`.
+    """
+    files = hf_files(path)
+    if files is None:
+        raise CheckpointError(f"{path} is not a HuggingFace V-JEPA 2 checkpoint (no `encoder.*` tensors)")
     out: StateDict = {}
     qkv: dict[str, dict[str, torch.Tensor]] = {}
     skipped = []
-    for key, value in raw.items():
+    for key, value in (item for f in files for item in read_tensors(f).items()):
         key = key.removeprefix("vjepa2.")  # the video-classification wrapper
         if key.startswith(HF_SKIPPED_PREFIXES):
             skipped.append(key)
@@ -142,9 +178,27 @@ def hf_state_dict(path: str | Path) -> StateDict:
     return out
 
 
-def is_hf_file(path: str | Path) -> bool:
-    with safe_open(str(path), framework="pt") as f:
-        return any(k.removeprefix("vjepa2.").startswith("encoder.") for k in f.keys())
+def hf_encoder_config(path: str | Path) -> EncoderConfig | None:
+    """The encoder size a HuggingFace `config.json` beside the weights states (VJEPA2Config's
+    fields, with its defaults), or None when there is none."""
+    path = Path(path)
+    file = (path if path.is_dir() else path.parent) / "config.json"
+    if not file.is_file():
+        return None
+    c = json.loads(file.read_text())
+    if c.get("model_type") not in (None, "vjepa2") or not c.get("qkv_bias", True):
+        raise CheckpointError(f"{file} describes a {c.get('model_type')!r} model (qkv_bias "
+                              f"{c.get('qkv_bias', True)}), not a V-JEPA 2 encoder with q, k, v biases")
+    hidden = int(c.get("hidden_size", 1024))
+    try:
+        return EncoderConfig(img_size=int(c.get("crop_size", 256)), patch_size=int(c.get("patch_size", 16)),
+                             tubelet_size=int(c.get("tubelet_size", 2)), in_chans=int(c.get("in_chans", 3)),
+                             dim=hidden, depth=int(c.get("num_hidden_layers", 24)),
+                             heads=int(c.get("num_attention_heads", 16)),
+                             mlp_dim=int(hidden * float(c.get("mlp_ratio", 4.0))),  # as transformers sizes it
+                             eps=float(c.get("layer_norm_eps", 1e-6)))
+    except ValueError as err:
+        raise CheckpointError(f"{file}: {err}") from err
 
 
 # ----------------------------------------------------------------------------- strict loading
@@ -291,11 +345,11 @@ def load_state_dict(path: str | Path, kind: str, entry: str | None = None) -> tu
         if card["kind"] != kind:
             raise CheckpointError(f"{path} holds a {card['kind']}, not a {kind}")
         return read_tensors(path), card
+    if hf_files(path) is not None:
+        if kind != "encoder":
+            raise CheckpointError(f"{path} is a HuggingFace V-JEPA 2 file: it has no AC predictor")
+        return hf_state_dict(path), None
     if path.suffix == ".safetensors":
-        if is_hf_file(path):
-            if kind != "encoder":
-                raise CheckpointError(f"{path} is a HuggingFace V-JEPA 2 file: it has no AC predictor")
-            return hf_state_dict(path), None
         return strip_prefixes(read_tensors(path)), None
     if kind == "predictor" and entry is None:
         entry = "predictor"
@@ -306,8 +360,9 @@ def load_model(path: str | Path, kind: str, config: Any = None, entry: str | Non
                ) -> VisionTransformer | ACPredictor:
     """An encoder or predictor from any supported file, loaded strictly, in eval mode.
 
-    config (a config or a config name) is required for reference and HF files, which do not
-    record one; for ours it defaults to the card's and must equal it when given.
+    config (a config or a config name) is required for reference files, which do not record one;
+    for ours it defaults to the card's, for HuggingFace files to their `config.json` when there is
+    one, and must equal it when given.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
@@ -317,6 +372,11 @@ def load_model(path: str | Path, kind: str, config: Any = None, entry: str | Non
         if config is not None and _config(kind, config) != card_config:
             raise CheckpointError(f"{path}: its card's config {card_config} differs from the one asked for")
         config = card_config
+    elif kind == "encoder" and hf_files(path) is not None and (stated := hf_encoder_config(path)):
+        if config is not None and _config(kind, config) != stated:
+            raise CheckpointError(f"{path}: the config.json beside it states {stated}, not the "
+                                  f"{_config(kind, config)} asked for")
+        config = stated
     elif config is None:
         raise CheckpointError(f"{path} records no config: pass one (e.g. one of {sorted(KINDS[kind][2])})")
     model = KINDS[kind][0](_config(kind, config))

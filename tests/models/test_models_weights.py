@@ -101,19 +101,39 @@ def test_reference_checkpoint_with_prefixes_and_pos_embed(tmp_path: Path) -> Non
         load_encoder(tmp_path / "vit.pt", "micro", entry="ema")
 
 
+def transformers_names(enc: VisionTransformer, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The encoder's weights under the names transformers' V-JEPA 2 conversion writes
+    (models/vjepa2/convert_vjepa2_to_hf.py: VJEPA2Model's `encoder.*`; `vjepa2.encoder.*` in
+    VJEPA2ForVideoClassification), q, k and v as three Linear layers."""
+    ours = enc.state_dict()
+    hf = {}
+    for p in ("weight", "bias"):
+        hf[f"encoder.embeddings.patch_embeddings.proj.{p}"] = ours[f"patch_embed.proj.{p}"]
+        hf[f"encoder.layernorm.{p}"] = ours[f"norm.{p}"]
+        for i in range(enc.config.depth):
+            block, layer = f"blocks.{i}", f"encoder.layer.{i}"
+            query, key, value = ours[f"{block}.attn.qkv.{p}"].chunk(3, dim=0)
+            hf[f"{layer}.attention.query.{p}"] = query.contiguous()
+            hf[f"{layer}.attention.key.{p}"] = key.contiguous()
+            hf[f"{layer}.attention.value.{p}"] = value.contiguous()
+            hf[f"{layer}.attention.proj.{p}"] = ours[f"{block}.attn.proj.{p}"]
+            for ln in ("norm1", "norm2"):
+                hf[f"{layer}.{ln}.{p}"] = ours[f"{block}.{ln}.{p}"]
+            for fc in ("fc1", "fc2"):
+                hf[f"{layer}.mlp.{fc}.{p}"] = ours[f"{block}.mlp.{fc}.{p}"]
+    assert sum(v.numel() for v in hf.values()) == sum(v.numel() for v in ours.values())  # nothing left out
+    return {prefix + k: v for k, v in hf.items()}
+
+
+# VJEPA2Config's fields for the micro encoder, as `save_pretrained` writes them into config.json.
+MICRO_HF_CONFIG = {"model_type": "vjepa2", "crop_size": 64, "patch_size": 8, "tubelet_size": 2, "in_chans": 3,
+                   "hidden_size": 96, "num_hidden_layers": 2, "num_attention_heads": 2, "mlp_ratio": 4.0,
+                   "layer_norm_eps": 1e-6, "qkv_bias": True, "frames_per_clip": 64, "pred_hidden_size": 384}
+
+
 def test_huggingface_safetensors(tmp_path: Path) -> None:
     enc = encoder(4)
-    hf = {}
-    for k, v in enc.state_dict().items():
-        k = k.replace("patch_embed.", "encoder.embeddings.patch_embeddings.")
-        k = k.replace("blocks.", "encoder.layer.")
-        k = k.replace("attn.", "attention.")
-        k = "encoder.layernorm." + k.removeprefix("norm.") if k.startswith("norm.") else k
-        if ".qkv." in k:
-            for name, part in zip(("query", "key", "value"), v.chunk(3, dim=0), strict=True):
-                hf[k.replace("qkv", name)] = part.contiguous()
-        else:
-            hf[k] = v
+    hf = transformers_names(enc)
     hf["predictor.layer.0.norm1.weight"] = torch.ones(4)  # the pretraining predictor: skipped
     save_file(hf, str(tmp_path / "model.safetensors"))
     same_encoder_outputs(enc, load_encoder(tmp_path / "model.safetensors", "micro"))
@@ -123,6 +143,46 @@ def test_huggingface_safetensors(tmp_path: Path) -> None:
     save_file(hf, str(tmp_path / "broken.safetensors"))
     with pytest.raises(CheckpointError, match=r"blocks\.1\.attn\.qkv\.bias needs query, key and value"):
         load_encoder(tmp_path / "broken.safetensors", "micro")
+
+
+def test_huggingface_classification_model(tmp_path: Path) -> None:
+    enc = encoder(5)
+    hf = transformers_names(enc, prefix="vjepa2.")
+    hf |= {"pooler.query_tokens": torch.zeros(1, 1, 96), "classifier.weight": torch.zeros(10, 96)}
+    save_file(hf, str(tmp_path / "model.safetensors"))
+    same_encoder_outputs(enc, load_encoder(tmp_path / "model.safetensors", "micro"))
+
+
+def test_huggingface_size_from_config_json(tmp_path: Path) -> None:
+    enc = encoder(6)
+    save_file(transformers_names(enc), str(tmp_path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="records no config"):
+        load_encoder(tmp_path / "model.safetensors")  # no config.json: the size must be given
+    (tmp_path / "config.json").write_text(json.dumps(MICRO_HF_CONFIG))
+    same_encoder_outputs(enc, load_encoder(tmp_path / "model.safetensors"))  # the size from config.json
+    same_encoder_outputs(enc, load_encoder(tmp_path, "micro"))  # the folder save_pretrained wrote
+    with pytest.raises(CheckpointError, match="config.json beside it states"):
+        load_encoder(tmp_path / "model.safetensors", "tiny")
+
+
+def test_huggingface_sharded_checkpoint(tmp_path: Path) -> None:
+    enc = encoder(7)
+    hf = transformers_names(enc)
+    names = sorted(hf)
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    for file, keys in shards.items():
+        save_file({k: hf[k] for k in keys}, str(tmp_path / file))
+    index = {"metadata": {"total_size": 0}, "weight_map": {k: f for f, keys in shards.items() for k in keys}}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    (tmp_path / "config.json").write_text(json.dumps(MICRO_HF_CONFIG))
+    same_encoder_outputs(enc, load_encoder(tmp_path / "model.safetensors.index.json"))
+    same_encoder_outputs(enc, load_encoder(tmp_path))
+    (tmp_path / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"1 of its 2 shards are missing \(model-00002-of-00002"):
+        load_encoder(tmp_path)
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}}))
+    with pytest.raises(CheckpointError, match="weight_map"):
+        load_encoder(tmp_path)
 
 
 def test_strict_errors_name_every_key() -> None:
