@@ -121,13 +121,15 @@ def hf_files(path: str | Path) -> list[Path] | None:
     `save_pretrained` wrote (holding either)."""
     path = Path(path)
     if path.is_dir():
-        path = next((path / n for n in (HF_INDEX, "model.safetensors") if (path / n).is_file()), path / HF_INDEX)
+        found = [path / n for n in (HF_INDEX, "model.safetensors") if (path / n).is_file()]
+        path = found[0] if found else path / HF_INDEX
     if path.name.endswith(".index.json"):
         if not path.is_file():
             raise CheckpointError(f"no checkpoint at {path} (neither it nor model.safetensors is there)")
         weight_map = json.loads(path.read_text()).get("weight_map")
         if not isinstance(weight_map, dict) or not weight_map:
-            raise CheckpointError(f"{path}: a sharded checkpoint's index needs a `weight_map` (tensor -> shard)")
+            raise CheckpointError(f"{path}: a sharded checkpoint's index needs a `weight_map` "
+                                  "(tensor name -> shard file)")
         shards = [path.parent / name for name in sorted(set(weight_map.values()))]
         missing = [s.name for s in shards if not s.is_file()]
         if missing:
