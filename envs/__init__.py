@@ -16,7 +16,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 from gymnasium.envs.registration import register, registry  # noqa: E402
 
-from ami_robot.envs.arm import ArmEnv  # noqa: E402
+from ami_robot.envs.arm import VIEWS, ArmEnv, stack_views, view_key  # noqa: E402
 from ami_robot.envs.experts import Goal, ScriptedExpert, TaskScript  # noqa: E402
 from ami_robot.envs.randomization import PALETTES, RandomizationConfig  # noqa: E402
 from ami_robot.envs.specs import (  # noqa: E402
@@ -57,4 +57,7 @@ __all__ = [
     "ScriptedExpert",
     "TaskScript",
     "TaskSpec",
+    "VIEWS",
+    "stack_views",
+    "view_key",
 ]

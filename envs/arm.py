@@ -31,6 +31,30 @@ from ami_robot.envs.specs import ACTION_HIGH, ACTION_LOW, TASK_SPECS, TaskSpec
 GOAL_TRIES = 5  # goal samples tried before keeping the last realised state anyway
 STATE_LOW = (-1.0, -1.0, -0.5, -np.pi, -np.pi / 2, -np.pi, 0.0)
 STATE_HIGH = (1.0, 1.0, 1.5, np.pi, np.pi / 2, np.pi, 1.0)
+# Cameras an observation can show (assets: scene.xml's exterior, panda.xml's wrist). The exterior
+# view is `pixels` / `goal_pixels` / `subgoal_pixels`; any other view v adds `v_pixels`,
+# `goal_v_pixels` and `subgoal_v_pixels` beside them.
+VIEWS = ("exterior", "wrist")
+
+
+def view_key(view: str, prefix: str = "") -> str:
+    """The observation (prefix "") or goal ("goal_", "subgoal_") key of a camera view's frames."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; choose from {VIEWS}")
+    return f"{prefix}pixels" if view == "exterior" else f"{prefix}{view}_pixels"
+
+
+def stack_views(frames: dict[str, Any], views: Sequence[str], prefix: str = "") -> Any:
+    """The views' frames of an observation or reset info, stacked top to bottom: (..., V*S, S, 3).
+
+    One (V*S, S, 3) image per time step is how datasets store several views and how a world model
+    over several views reads them (it cuts the image back into its V squares); values may also be
+    lists of frames (sub-goals), stacked item by item.
+    """
+    parts = [frames[view_key(view, prefix)] for view in views]
+    if isinstance(parts[0], list):
+        return [np.concatenate(items, axis=-3) for items in zip(*parts, strict=True)]
+    return np.concatenate(parts, axis=-3)
 _RENDERING_PID: list[int] = []  # the process that first created an OpenGL context
 
 
@@ -90,7 +114,8 @@ class ArmEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
     task_name = ""  # the TASK_SPECS key, set by each task
-    subgoal_names: tuple[str, ...] = ()  # script events rendered as sub-goal frames
+    subgoal_events: tuple[str, ...] = ()  # the moments the task's script marks, in the order it reaches them
+    subgoal_names: tuple[str, ...] = ()  # those rendered as sub-goal frames by default
 
     def __init__(
         self,
@@ -105,11 +130,27 @@ class ArmEnv(gym.Env):
         camera_pos_jitter: float = 0.0,
         camera_rot_jitter: float = 0.0,
         light_jitter: float = 0.0,
+        views: Sequence[str] = ("exterior",),
+        subgoals: Sequence[str] | None = None,
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if not 16 <= image_size <= 512 or (render_size is not None and not 16 <= render_size <= 512):
             raise ValueError("image_size and render_size must be in [16, 512] px")
+        views = tuple(views)
+        if not views or views[0] != "exterior" or len(set(views)) != len(views):
+            raise ValueError(f"views must start with 'exterior' and not repeat, e.g. ('exterior', 'wrist'); "
+                             f"got {views}")
+        for view in views:
+            view_key(view)  # names the unknown one
+        self.views = views
+        if subgoals is not None:
+            subgoals = tuple(subgoals)
+            unknown = [name for name in subgoals if name not in self.subgoal_events]
+            if unknown or len(set(subgoals)) != len(subgoals):
+                raise ValueError(f"{self.task_name} sub-goals must be distinct names among "
+                                 f"{self.subgoal_events}; got {list(subgoals)}")
+            self.subgoal_names = subgoals
         regions = {"start_region": start_region, "goal_region": goal_region}
         self.randomization = RandomizationConfig(
             object_kind=object_kind,
@@ -129,24 +170,26 @@ class ArmEnv(gym.Env):
         self.sim = ArmSim(self.model)
         self._goal_sim = ArmSim(self.model, self.sim.config)  # scratch copy where goals are realised
         self._appearance = AppearanceWriter(self.model)
-        self._camera = self.model.camera("exterior").id
+        self._cameras = {view: self.model.camera(view).id for view in views}
+        self._camera = self._cameras["exterior"]
         self._renderer: mujoco.Renderer | None = None
         self._big_renderer: mujoco.Renderer | None = None
 
         self.action_space = spaces.Box(np.array(ACTION_LOW, np.float32), np.array(ACTION_HIGH, np.float32))
         image = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
         self.observation_space = spaces.Dict({
-            "pixels": image,
+            **{view_key(view): image for view in views},
             # TCP xyz within the arm's reach (m), extrinsic xyz Euler (rad), gripper closure
             "state": spaces.Box(np.array(STATE_LOW, np.float32), np.array(STATE_HIGH, np.float32)),
-            "goal_pixels": image,
+            **{view_key(view, "goal_"): image for view in views},
         })
         self.episode: EpisodeSample | None = None
         self.goal: Goal | None = None
         self.goal_task_state = np.zeros(7)
         self.goal_state = np.zeros(7, np.float32)
-        self._goal_pixels = np.zeros((image_size, image_size, 3), np.uint8)
-        self._pixels = self._goal_pixels.copy()
+        blank = np.zeros((image_size, image_size, 3), np.uint8)
+        self._goal_pixels = {view: blank for view in views}
+        self._pixels = {view: blank for view in views}
 
     # ------------------------------------------------------------------ task hooks
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
@@ -195,7 +238,7 @@ class ArmEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self.render_size == self.image_size:
-            return self._pixels.copy()
+            return self._pixels["exterior"].copy()
         if self._big_renderer is None:
             self._big_renderer = _new_renderer(self.model, self.render_size)
         self._big_renderer.update_scene(self.sim.data, camera=self._camera)
@@ -208,9 +251,11 @@ class ArmEnv(gym.Env):
         self._renderer = self._big_renderer = None
 
     def _get_obs(self) -> dict[str, np.ndarray]:
-        self._pixels = self._render(self.sim)
-        state = self.sim.robot_state()
-        return {"pixels": self._pixels, "state": state, "goal_pixels": self._goal_pixels.copy()}
+        self._pixels = self._render_views(self.sim)
+        obs = {view_key(view): frame for view, frame in self._pixels.items()}
+        obs["state"] = self.sim.robot_state()
+        obs.update({view_key(view, "goal_"): frame.copy() for view, frame in self._goal_pixels.items()})
+        return obs
 
     # ------------------------------------------------------------------ planner API
     def get_sim_state(self) -> np.ndarray:
@@ -233,16 +278,20 @@ class ArmEnv(gym.Env):
         """Privileged float64[7]: TCP xyz, gripper state (0 open .. 1 closed), object xyz."""
         return self.sim.task_state()
 
-    def render_frame(self) -> np.ndarray:
-        """The exterior camera's current frame at image_size (e.g. after `set_sim_state`)."""
-        return self._render(self.sim)
+    def render_frame(self, view: str = "exterior") -> np.ndarray:
+        """A camera's current frame at image_size (e.g. after `set_sim_state`); any of VIEWS."""
+        view_key(view)
+        return self._render(self.sim, self.model.camera(view).id)
 
     # ------------------------------------------------------------------ internals
-    def _render(self, sim: ArmSim) -> np.ndarray:
+    def _render(self, sim: ArmSim, camera: int | None = None) -> np.ndarray:
         if self._renderer is None:
             self._renderer = _new_renderer(self.model, self.image_size)
-        self._renderer.update_scene(sim.data, camera=self._camera)
+        self._renderer.update_scene(sim.data, camera=self._camera if camera is None else camera)
         return self._renderer.render()
+
+    def _render_views(self, sim: ArmSim) -> dict[str, np.ndarray]:
+        return {view: self._render(sim, camera) for view, camera in self._cameras.items()}
 
     def _check_action(self, action: Any) -> tuple[np.ndarray, bool]:
         array = np.asarray(action)
@@ -275,13 +324,13 @@ class ArmEnv(gym.Env):
             sim = self._goal_sim
             sim.copy_from(self.sim)
             script = TaskScript(self.task_name, sim, goal)
-            frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            frames: dict[str, tuple[dict[str, np.ndarray], np.ndarray]] = {}
             applied = 0
             while applied < self.task_spec.budget:
                 action = script.act()
                 for name in script.events:
                     if name in self.subgoal_names and name not in frames:
-                        frames[name] = (self._render(sim), sim.robot_state())
+                        frames[name] = (self._render_views(sim), sim.robot_state())
                 if script.done:
                     break
                 sim.apply_action(action)
@@ -291,11 +340,11 @@ class ArmEnv(gym.Env):
             if realised is not None or attempt == GOAL_TRIES:
                 break
         self.goal = realised or self._realised_goal(sim, goal, force=True)
-        self._goal_pixels = self._render(sim)
+        self._goal_pixels = self._render_views(sim)
         self.goal_state = sim.robot_state()
         self.goal_task_state = sim.task_state()
         info: dict[str, Any] = {
-            "goal_pixels": self._goal_pixels.copy(),
+            **{view_key(view, "goal_"): frame.copy() for view, frame in self._goal_pixels.items()},
             "goal_state": self.goal_state.copy(),
             "goal_task_state": self.goal_task_state.copy(),
             "goal_realised": realised is not None,
@@ -307,7 +356,8 @@ class ArmEnv(gym.Env):
         }
         if self.subgoal_names:
             names = [name for name in self.subgoal_names if name in frames]
-            info["subgoal_pixels"] = [frames[name][0] for name in names]
+            for view in self.views:
+                info[view_key(view, "subgoal_")] = [frames[name][0][view] for name in names]
             info["subgoal_states"] = [frames[name][1] for name in names]
             info["subgoal_steps"] = [script.events[name] for name in names]
         return info

@@ -99,7 +99,8 @@ class TaskScript:
             yield self._action(pos, yaw, grip)
 
     def _mark(self, name: str) -> None:
-        self.events[name] = self.steps
+        """Note the step at which a named moment (a sub-goal the env may render) first happened."""
+        self.events.setdefault(name, self.steps)
 
     # ------------------------------------------------------------------ object geometry
     def _object_yaw(self) -> float:
@@ -124,8 +125,11 @@ class TaskScript:
             return lambda: np.array([*self.sim.object_pos()[:2], z_grasp + dz])
 
         yield from self._move(over(CLEARANCE), yaw, 0.0, 0.012, 16, rot_tol=0.05)
+        self._mark("above_object")
         yield from self._move(over(0.0), yaw, 0.0, 0.006, 8)
+        self._mark("around")
         yield from self._hold(yaw, 1.0, 2)
+        self._mark("closed")
         start = self.sim.tcp_pos()
         yield from self._move(lambda: start + (0, 0, lift), yaw, 1.0, 0.01, 10, step=LIFT_STEP)
 
@@ -206,6 +210,7 @@ class TaskScript:
             if pushing and (lateral > 0.015 or along > -0.6 * reach or tcp[2] > PUSH_HEIGHT + 0.02):
                 pushing = False
             if pushing:
+                self._mark("behind")
                 # slowly (<= 0.12 m/s): a fast hit tips the cylinder over
                 push = obj[:2] - u * reach + u * min(dist, PUSH_STEP)
                 yield self._action(np.array([*push, PUSH_HEIGHT]), 0.0, 1.0)
@@ -217,6 +222,7 @@ class TaskScript:
                 else:
                     yield self._action(np.array([*behind, high]), 0.0, 1.0)
             else:
+                self._mark("above_behind")
                 yield self._action(np.array([*behind, PUSH_HEIGHT]), 0.0, 1.0)
                 pushing = self.sim.tcp_pos()[2] < PUSH_HEIGHT + 0.012
         up = self.sim.tcp_pos() + (0, 0, 0.06)

@@ -41,6 +41,9 @@ _COMMON = """
     - `state`: float32[7], TCP xyz (m, base frame), TCP orientation as extrinsic xyz Euler (rad),
       gripper closure in [0, 1] measured from the finger joints (0 open, 1 closed).
     - `goal_pixels`: uint8 (image_size, image_size, 3), the exterior camera at the goal.
+    - with `views=("exterior", "wrist")`, also `wrist_pixels` and `goal_wrist_pixels`: the camera on
+      the hand, which sees the fingertips and what is between them (reset's info then carries
+      `subgoal_wrist_pixels` beside `subgoal_pixels` too).
 
     ## Starting State
     The object (a cube or an upright cylinder, size, colour and yaw drawn from the
@@ -63,7 +66,9 @@ _COMMON = """
     "random"), `object_size_range` (m, cube edge / cylinder diameter), `palette` ("train",
     "heldout" or a list of RGB triples), `start_region` and `goal_region` (((x0, y0), (x1, y1)) m),
     `camera_pos_jitter` (m), `camera_rot_jitter` (rad), `light_jitter` (fraction); all off-by-default
-    jitters are 0.
+    jitters are 0 (they move the exterior camera only); `views` (cameras observed, "exterior" first:
+    ("exterior",) or ("exterior", "wrist")); `subgoals` (the scripted moments rendered as sub-goal
+    frames, in order, from the task's `subgoal_events`; default the task's `subgoal_names`).
 
     ## Info
     Every step: `success` (bool), `distance` (m), `tcp_pos`, `object_pos`, `gripper`,
@@ -112,10 +117,14 @@ class GraspEnv(ArmEnv):
     ## Description
     The goal lifts the object 6-10 cm off the table at its start position. Success: the object
     is >= 5 cm above its resting height (`lift`) and both finger pads touch it (`held`).
-    `distance` is the object's distance to its position in the goal.
+    `distance` is the object's distance to its position in the goal. Reset's info also gives the
+    sub-goals (the open hand over the object, the open hand around it, the hand closed on it) as
+    `subgoal_pixels`, `subgoal_states` and `subgoal_steps`; the goal image shows it lifted.
 """ + _COMMON
 
     task_name = "Grasp"
+    subgoal_events = ("above_object", "around", "closed", "grasped")
+    subgoal_names = ("above_object", "around", "closed")
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
         lift = rng.uniform(0.06, 0.10)
@@ -144,10 +153,14 @@ class PushEnv(ArmEnv):
 
     ## Description
     The goal moves the object 6-15 cm over the table (inside `goal_region`), pushed by the closed
-    gripper. Success: the object within 4 cm of its goal position (`distance`).
+    gripper. Success: the object within 4 cm of its goal position (`distance`). Reset's info also
+    gives the sub-goals (the closed hand above the point behind the object, then lowered there) as
+    `subgoal_pixels`, `subgoal_states` and `subgoal_steps`.
 """ + _COMMON
 
     task_name = "Push"
+    subgoal_events = ("above_behind", "behind", "pushed")
+    subgoal_names = ("above_behind", "behind")
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
         (x0, y0), (x1, y1) = self.randomization.goal_region
@@ -184,7 +197,8 @@ class PickPlaceEnv(ArmEnv):
 """ + _COMMON
 
     task_name = "PickPlace"
-    subgoal_names = ("grasped", "above_target", "placed")
+    subgoal_events = ("above_object", "around", "closed", "grasped", "above_target", "placed")
+    subgoal_names = ("grasped", "above_target", "placed")  # the paper's three; `subgoals=` picks others
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
         (x0, y0), (x1, y1) = self.randomization.goal_region

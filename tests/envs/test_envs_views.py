@@ -1,0 +1,100 @@
+"""Camera views: the wrist view beside the exterior one, and what it shows that the exterior misses."""
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from ami_robot.envs import VIEWS, stack_views, view_key
+from ami_robot.envs.experts import TaskScript
+
+BOTH = ("exterior", "wrist")
+
+
+def test_view_keys() -> None:
+    assert VIEWS == BOTH
+    assert [view_key(v) for v in VIEWS] == ["pixels", "wrist_pixels"]
+    assert view_key("wrist", "subgoal_") == "subgoal_wrist_pixels"
+    with pytest.raises(ValueError, match="unknown view 'side'"):
+        view_key("side")
+
+
+@pytest.mark.parametrize("views", [("wrist",), ("exterior", "exterior"), (), ("exterior", "side")])
+def test_bad_views_are_refused(make_env, views) -> None:
+    with pytest.raises(ValueError, match="view"):
+        make_env("Reach", views=views)
+
+
+def test_two_view_observation_and_goals(make_env) -> None:
+    env = make_env("PickPlace", views=BOTH)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, info = env.reset(seed=3)
+    assert set(obs) == {"pixels", "wrist_pixels", "state", "goal_pixels", "goal_wrist_pixels"}
+    assert all(obs[k].shape == (32, 32, 3) for k in obs if k != "state")
+    assert np.array_equal(info["goal_wrist_pixels"], obs["goal_wrist_pixels"])
+    assert len(info["subgoal_wrist_pixels"]) == len(info["subgoal_pixels"]) == 3
+    assert not np.array_equal(obs["pixels"], obs["wrist_pixels"])
+    stacked = stack_views(obs, BOTH)
+    assert stacked.shape == (64, 32, 3)
+    assert np.array_equal(stacked[32:], obs["wrist_pixels"])
+    subgoals = stack_views(info, BOTH, "subgoal_")
+    assert len(subgoals) == 3 and subgoals[0].shape == (64, 32, 3)
+
+
+def test_exterior_frames_do_not_change_with_a_second_view(make_env) -> None:
+    one = make_env("Grasp").reset(seed=5)[0]
+    two = make_env("Grasp", views=BOTH).reset(seed=5)[0]
+    assert np.array_equal(one["pixels"], two["pixels"])
+    assert np.array_equal(one["goal_pixels"], two["goal_pixels"])
+
+
+def test_wrist_view_shows_the_fingers_close(make_env) -> None:
+    """DESIGN.md lesson 1: closing on a cube changes ~1% of the exterior view's 64 px frame; the wrist
+    camera is placed so that the same step changes many times more of its own."""
+    env = make_env("Grasp", views=BOTH, image_size=64).unwrapped
+    changed = {"exterior": [], "wrist": []}
+    for seed in (20003, 20004):
+        env.reset(seed=seed)
+        script, states = TaskScript("Grasp", env.sim, env.goal), []
+        while not script.done:
+            env.sim.apply_action(script.act())
+            env.sim.simulate()
+            states.append(env.sim.get_state())
+        close = next(i for i, s in enumerate(states) if s[-1] > 0.5)  # the gripper command goes to 1
+        for view in changed:
+            env.set_sim_state(states[close - 1])
+            before = env.render_frame(view).astype(int)
+            env.set_sim_state(states[close + 1])
+            after = env.render_frame(view).astype(int)
+            changed[view].append(float((np.abs(before - after).max(-1) > 20).mean()))
+    assert max(changed["exterior"]) < 0.05
+    assert min(changed["wrist"]) > 0.08 and min(changed["wrist"]) > 4 * max(changed["exterior"])
+
+
+@pytest.mark.parametrize(("task", "names"), [
+    ("Grasp", ["above_object", "around", "closed"]),
+    ("Push", ["above_behind", "behind"]),
+    ("PickPlace", ["grasped", "above_target", "placed"]),
+])
+def test_default_subgoals_follow_the_expert(make_env, task, names) -> None:
+    env = make_env(task)
+    _, info = env.reset(seed=20001)
+    assert env.unwrapped.subgoal_names == tuple(names)
+    steps = info["subgoal_steps"]
+    assert len(info["subgoal_pixels"]) == len(names) and steps == sorted(steps)
+    assert steps[-1] <= info["expert_steps"]
+
+
+def test_grasp_subgoal_states_open_then_close(make_env) -> None:
+    _, info = make_env("Grasp").reset(seed=20002)
+    above, around, closed = info["subgoal_states"]
+    assert above[6] < 0.05 and around[6] < 0.05  # open
+    assert closed[6] > 0.3  # the pads on the cube: closed as far as it lets them
+    assert above[2] - around[2] > 0.05  # over the object, then down to it
+
+
+def test_finer_pickplace_subgoals_and_bad_names(make_env) -> None:
+    env = make_env("PickPlace", subgoals=("around", "closed", "grasped", "above_target", "placed"))
+    _, info = env.reset(seed=20003)
+    assert len(info["subgoal_pixels"]) == 5
+    with pytest.raises(ValueError, match="sub-goals must be distinct names among"):
+        make_env("Grasp", subgoals=("placed",))
