@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
+
+from ami_robot import runlock
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -51,23 +54,30 @@ class EpisodeLog:
         self.fingerprint = config_fingerprint(self.config)
 
     def open(self) -> list[dict[str, Any]]:
-        """Create the log, or validate and read an existing one; returns the finished episodes."""
-        if not self.path.exists():
+        """Create the log, or validate and read an existing one; returns the finished episodes.
+
+        The first call takes the run folder's lock (ami_robot.runlock): a second process writing
+        the same log is refused, naming the holder. A last line cut short by a kill is repaired:
+        a complete record that lost only its newline gets it back, a torn one is cut off (that
+        episode is simply run again); nothing before it is touched.
+        """
+        runlock.acquire(self.path)
+        if not self.path.exists() or self.path.stat().st_size == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._append({"header": True, "fingerprint": self.fingerprint, "config": self.config})
             return []
-        lines = self.path.read_text().splitlines()
+        lines = self._repaired_lines()
+        if not lines:  # only a torn header was there
+            return self.open()
         records: list[dict[str, Any]] = []
         header = None
         for number, line in enumerate(lines, start=1):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                if number == len(lines):
-                    # A line cut short by a kill: drop it; that episode is simply run again.
-                    self.path.write_text("".join(good + "\n" for good in lines[:-1]))
-                    break
-                raise ValueError(f"{self.path}:{number} is not valid JSON; fix or remove that line") from None
+                record = None
+            if not isinstance(record, dict):
+                raise ValueError(f"{self.path}:{number} is not a JSON record; fix or remove that line")
             if record.get("header"):
                 header = record
             else:
@@ -83,14 +93,54 @@ class EpisodeLog:
             )
         return records
 
+    def close(self) -> None:
+        """Release the run folder's lock (a clean exit does too)."""
+        runlock.release(self.path)
+
+    def _repaired_lines(self) -> list[str]:
+        """The log's complete lines, after repairing its last one in place (see `open`)."""
+        data = self.path.read_bytes()
+        # Lines end in b"\n" only (json.dumps escapes every other line break inside a record).
+        lines = data.split(b"\n")
+        tail = lines.pop()  # b"" when the file ends in its newline, else the unterminated last line
+        if not tail and lines and not _is_record(lines[-1]):
+            # A terminated last line that is not JSON: what a crash leaves when the file's new
+            # length reached the disk before its bytes did. Dropped like a torn tail.
+            tail = lines.pop() + b"\n" + tail
+        if tail:
+            if _is_record(tail):
+                with open(self.path, "ab") as f:  # complete; only its newline was lost
+                    f.write(b"\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                lines.append(tail)
+            else:
+                keep = len(data) - len(tail)
+                print(f"{self.path}: dropping a torn last record ({len(tail)} bytes, "
+                      f"{tail[:60]!r}...); that episode runs again", file=sys.stderr)
+                with open(self.path, "r+b") as f:
+                    f.truncate(keep)
+                    f.flush()
+                    os.fsync(f.fileno())
+        return [line.decode() for line in lines]
+
     def append(self, record: dict[str, Any]) -> None:
         self._append(record)
 
     def _append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record, default=_jsonable) + "\n")
+        # One write of record and newline together: a kill leaves at most one torn last line.
+        blob = (json.dumps(record, default=_jsonable) + "\n").encode()
+        with open(self.path, "ab") as f:
+            f.write(blob)
             f.flush()
             os.fsync(f.fileno())
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
 
 
 def _jsonable(value: Any) -> Any:
