@@ -27,6 +27,7 @@ from ami_robot.models import (
     VisionTransformer,
     actions_between,
     next_state,
+    split_views,
 )
 from ami_robot.weights import load_encoder, load_ours, load_predictor
 
@@ -122,6 +123,11 @@ class WorldModel(nn.Module):
         return self.encoder.config.img_size
 
     @property
+    def views(self) -> int:
+        """Camera views per frame: a frame stacks them top to bottom (ami_robot.envs.stack_views)."""
+        return self.predictor.config.views
+
+    @property
     def _dtype(self) -> torch.dtype:
         return self.predictor.predictor_embed.weight.dtype
 
@@ -132,17 +138,19 @@ class WorldModel(nn.Module):
     # ------------------------------------------------------------------ encode
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, H, W, 3) -> normalised clips (B, 3, tubelet, S, S), S = image_size.
+        """uint8 frames (B, H, W, 3) -> normalised clips (B*V, 3, tubelet, S, S), S = image_size.
 
-        Centre square crop, bilinear resize (antialiased when shrinking), ImageNet mean/std,
-        the image repeated over one tubelet.
+        A model of V > 1 views cuts each frame into its V stacked squares first. Then: centre square
+        crop, bilinear resize (antialiased when shrinking), ImageNet mean/std, the image repeated
+        over one tubelet.
         """
         x = torch.as_tensor(frames)
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
             raise ValueError(f"frames must be uint8 (B, H, W, 3), got {x.dtype} {tuple(x.shape)}")
-        x = x.to(self._device).permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W) in [0, 1]
+        x = split_views(x, self.views)  # (B*V, S', S', 3)
+        x = x.to(self._device).permute(0, 3, 1, 2).float() / 255.0  # (B*V, 3, H, W) in [0, 1]
         h, w = x.shape[-2:]
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
@@ -157,8 +165,9 @@ class WorldModel(nn.Module):
 
     @torch.no_grad()
     def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, H, W, 3) -> normalised latents z (B, N, D)."""
-        return normalise(self.encoder(self.preprocess(frames)))
+        """uint8 frames (B, H, W, 3) -> normalised latents z (B, N, D), N = views x patches per view."""
+        z = normalise(self.encoder(self.preprocess(frames)))  # (B*V, n, D)
+        return z.reshape(-1, self.views * z.shape[1], z.shape[2])  # (B, V*n, D), view-major
 
     # ------------------------------------------------------------------ rollout
 

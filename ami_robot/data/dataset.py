@@ -50,6 +50,11 @@ class Trajectories:
     def num_episodes(self) -> int:
         return len(self.episode_ids)
 
+    @property
+    def views(self) -> int:
+        """Camera views per frame: frames stack square views top to bottom (envs.stack_views)."""
+        return self.frames.shape[1] // self.frames.shape[2]
+
 
 def load_trajectories(
     root: str | os.PathLike[str],

@@ -8,7 +8,8 @@ its action space is Discrete(1) ("advance one step"); what it actually sent to t
 
 reset(options={"plans": {index: plan}}) starts the planned episode of this worker (`index` is
 its position in the vector env; a plan is a dict with id, task, seed, policy, steps, rng).
-Observations are only the robot's: {"pixels", "state"} (the goal image is not needed here); info
+Observations are only the robot's: {"pixels", "state"} (the goal image is not needed here), where
+pixels stacks the env's camera views top to bottom ((V*S, S, 3), `envs.stack_views`); info
 also carries the privileged object position, stored as a per-frame extra for diagnostics.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ami_robot.data.policies import PlayConfig, Policy, make_policy
-from ami_robot.envs import ENV_CLASSES
+from ami_robot.envs import ENV_CLASSES, stack_views
 
 
 class PlayEnv(gym.Env):
@@ -33,15 +34,17 @@ class PlayEnv(gym.Env):
         self.env_kwargs = dict(env_kwargs)
         self.play = play
         size = int(self.env_kwargs.get("image_size", 128))
+        self.views = tuple(self.env_kwargs.get("views", ("exterior",)))
+        height = size * len(self.views)
         self.observation_space = spaces.Dict({
-            "pixels": spaces.Box(0, 255, (size, size, 3), np.uint8),
+            "pixels": spaces.Box(0, 255, (height, size, 3), np.uint8),
             "state": spaces.Box(-np.inf, np.inf, (7,), np.float32),
         })
         self.action_space = spaces.Discrete(1)
         self._envs: dict[str, gym.Env] = {}
         self._env: gym.Env | None = None
         self._policy: Policy | None = None
-        self._obs = {"pixels": np.zeros((size, size, 3), np.uint8), "state": np.zeros(7, np.float32)}
+        self._obs = {"pixels": np.zeros((height, size, 3), np.uint8), "state": np.zeros(7, np.float32)}
         self._info: dict[str, Any] = {}
         self._left = 0  # steps left in the current episode
 
@@ -67,7 +70,7 @@ class PlayEnv(gym.Env):
             self._policy = make_policy(plan["policy"], self._env, rng, self.play, int(plan["steps"]))
         except Exception as exc:  # one broken episode must not stop the collection: report it instead
             return dict(self._obs), self._reset_info(plan, {}, error=f"reset: {type(exc).__name__}: {exc}")
-        self._obs = {"pixels": obs["pixels"], "state": obs["state"]}
+        self._obs = {"pixels": stack_views(obs, self.views), "state": obs["state"]}
         self._info = info
         self._left = int(plan["steps"])
         return dict(self._obs), self._reset_info(plan, info, error="")
@@ -94,7 +97,7 @@ class PlayEnv(gym.Env):
                 error = f"step: {type(exc).__name__}: {exc}"
                 self._left = 0
             else:
-                self._obs = {"pixels": obs["pixels"], "state": obs["state"]}
+                self._obs = {"pixels": stack_views(obs, self.views), "state": obs["state"]}
                 self._info = info
                 self._left = 0 if terminated or truncated else self._left - 1
                 return dict(self._obs), 0.0, bool(terminated), False, {

@@ -60,6 +60,18 @@ ENCODER_CONFIGS: dict[str, EncoderConfig] = {
 }
 
 
+def split_views(frames: torch.Tensor, views: int) -> torch.Tensor:
+    """Frames that stack `views` square camera views top to bottom, (B, V*S, S, C) -> (B*V, S, S, C),
+    view-major within each frame (frame b's view v is row b * V + v). Each view is encoded alone."""
+    if views == 1:
+        return frames
+    b, h, w, c = frames.shape
+    if h != views * w:
+        raise ValueError(f"frames of {views} views stack {views} squares top to bottom: expected height "
+                         f"{views} x width {w} = {views * w}, got {h} (see ami_robot.envs.stack_views)")
+    return frames.reshape(b * views, w, w, c)  # the views are consecutive row blocks of each frame
+
+
 class PatchEmbed(nn.Module):
     """Conv3d with kernel = stride = (tubelet, patch, patch): video -> tokens, time-major."""
 

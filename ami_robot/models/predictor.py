@@ -5,6 +5,10 @@ token of step k attends to all tokens of steps 0..k. Patch tokens get the 3D rot
 and state tokens only the temporal one (position = step index). Only patch tokens come out,
 and the output at step k predicts frame k+1.
 
+A frame may show several camera views (ours: exterior and wrist; the released model: one). Their
+patch tokens follow each other view-major and are placed as if the views were stacked top to
+bottom: view v's row r sits at height v * grid + r. No parameter depends on the number of views.
+
 Because attention is block-causal, the keys and values of earlier steps never change: a
 `KVCache` keeps them so that a rollout computes each step's tokens once, and a cache prefilled
 on context steps can be shared, without copying, by many candidate action sequences.
@@ -33,11 +37,12 @@ class PredictorConfig:
     mlp_dim: int = 768
     action_dim: int = 7  # action and state size; extrinsics have action_dim - 1
     use_extrinsics: bool = False  # the released model has the extrinsics encoder but does not use it
+    views: int = 1  # camera views per frame, each a grid x grid of patch tokens
     eps: float = 1e-6
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "tubelet_size", "input_dim", "dim", "depth", "heads",
-                     "mlp_dim", "action_dim"):
+                     "mlp_dim", "action_dim", "views"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PredictorConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.action_dim < 2:
@@ -53,6 +58,11 @@ class PredictorConfig:
     @property
     def grid(self) -> int:
         return self.img_size // self.patch_size
+
+    @property
+    def patch_tokens(self) -> int:
+        """Patch tokens per step: every view's grid x grid."""
+        return self.views * self.grid * self.grid
 
     @property
     def cond_tokens(self) -> int:
@@ -71,6 +81,10 @@ PREDICTOR_CONFIGS: dict[str, PredictorConfig] = {
     # the 192 x 4 first asked for) costs 4x that. Measured: benchmarks/bench_models.py.
     "micro": PredictorConfig(input_dim=96, dim=96, depth=2, heads=2, mlp_dim=384),  # tests
     "tiny": PredictorConfig(input_dim=192, dim=128, depth=2, heads=2, mlp_dim=512),  # head dim 64
+    # "tiny" twice as deep (0.84M): depth 2 barely beat "nothing moves" (DESIGN.md, lesson 2). With two
+    # views (130 tokens per step) a candidate-step costs 2 * 0.84M * 130 = 0.22 GFLOP: a gradient plan
+    # of 8 x 20 (x3 for the backward pass) ~105 GFLOP, ~1 s at the ~100 GFLOP/s of 2 cores.
+    "tiny4": PredictorConfig(input_dim=192, dim=128, depth=4, heads=2, mlp_dim=512),
     "small": PredictorConfig(input_dim=192, dim=192, depth=4, heads=3, mlp_dim=768),
     "base": PredictorConfig(input_dim=192, dim=256, depth=6, heads=4, mlp_dim=1024),
 }
@@ -138,10 +152,10 @@ class ACPredictor(nn.Module):
         """cos, sin (steps * (cond + N), hd) for steps t0.. laid out [cond tokens, patches] per step."""
         c = self.config
         g = c.grid
-        per_step = c.cond_tokens + g * g
+        per_step = c.cond_tokens + c.patch_tokens
         nan = torch.full((c.cond_tokens,), float("nan"), device=device)
-        rows = torch.arange(g, device=device).repeat_interleave(g).float()  # (N,) row of each patch
-        cols = torch.arange(g, device=device).repeat(g).float()  # (N,)
+        rows = torch.arange(c.views * g, device=device).repeat_interleave(g).float()  # (N,): views stacked
+        cols = torch.arange(g, device=device).repeat(c.views * g).float()  # (N,)
         h = torch.cat([nan, rows]).repeat(steps)  # (steps * per_step,); NaN = temporal rotation only
         w = torch.cat([nan, cols]).repeat(steps)
         t = torch.arange(t0, t0 + steps, device=device).repeat_interleave(per_step).float()
@@ -161,8 +175,9 @@ class ACPredictor(nn.Module):
         c = self.config
         b, steps = actions.shape[:2]
         n = z.shape[2]
-        if n != c.grid * c.grid:
-            raise ValueError(f"z has {n} tokens per step; this predictor expects {c.grid}^2 = {c.grid ** 2}")
+        if n != c.patch_tokens:
+            raise ValueError(f"z has {n} tokens per step; this predictor expects {c.views} view(s) x "
+                             f"{c.grid}^2 = {c.patch_tokens}")
         if states.shape[:2] != (b, steps) or z.shape[1] != steps or b % z.shape[0]:
             raise ValueError(f"shapes disagree: z {tuple(z.shape)}, actions {tuple(actions.shape)}, "
                              f"states {tuple(states.shape)}")

@@ -13,24 +13,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ami_robot.models.encoder import VisionTransformer
+from ami_robot.models.encoder import VisionTransformer, split_views
 from ami_robot.models.predictor import ACPredictor
 from ami_robot.train.jepa import video_from_frames
 
 
 @torch.no_grad()
 def encode_frames(encoder: VisionTransformer, frames: torch.Tensor, batch_size: int = 256,
-                  progress=None) -> torch.Tensor:
-    """uint8 frames (F, H, W, 3) -> layer-normalised latents (F, N, D) float16, in batches."""
+                  progress=None, views: int = 1) -> torch.Tensor:
+    """uint8 frames (F, H, W, 3) of `views` stacked views -> layer-normalised latents (F, V*N, D)
+    float16, in batches (each view encoded alone, tokens view-major, as WorldModel.encode)."""
     device = next(encoder.parameters()).device
     out = []
     for i in range(0, len(frames), batch_size):
-        chunk = frames[i : i + batch_size].to(device)
+        chunk = split_views(frames[i : i + batch_size], views).to(device)  # (b*V, S, S, 3)
         video = video_from_frames(chunk[:, None].expand(-1, encoder.config.tubelet_size, -1, -1, -1))
-        z = encoder(video)  # (b, N, D)
+        z = encoder(video)  # (b*V, N, D)
+        z = z.reshape(-1, views * z.shape[1], z.shape[2])  # (b, V*N, D)
         out.append(F.layer_norm(z, z.shape[-1:]).half().cpu())
         if progress is not None:
-            progress.update(len(chunk))
+            progress.update(len(z))
     return torch.cat(out)
 
 

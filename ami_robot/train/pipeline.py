@@ -16,6 +16,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -92,29 +93,38 @@ def _probe_targets(data: Any, frames: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def probe_encoder(encoder: VisionTransformer, train_dir: str | Path, val_dir: str | Path,
-                  max_fit_frames: int = 8000, seed: int = 0, pooled: int = 4) -> dict[str, Any]:
+                  max_fit_frames: int = 8000, seed: int = 0, pooled: int = 4,
+                  views: Sequence[int] | None = None) -> dict[str, Any]:
     """Linear probe from frozen pooled patch features (pooled x pooled) to (TCP xyz, gripper, object xyz).
 
     Fit on up to `max_fit_frames` frames of the training episodes (ridge strength chosen by
     episode-grouped cross-validation there), scored on every frame of the held-out validation
     episodes. A probe fit on a few validation episodes instead has too little data to separate
-    encoders: every encoder then scores near zero.
+    encoders: every encoder then scores near zero. For data of several camera views, `views` picks
+    which (indices, e.g. [1] for the wrist alone; default all); each is pooled on its own grid.
     """
     train, val = load_trajectories(train_dir), load_trajectories(val_dir)
+    picked = list(range(train.views)) if views is None else list(views)
+    if not picked or any(not 0 <= v < train.views for v in picked):
+        raise ValueError(f"views {views} must be indices below the data's {train.views} view(s)")
     rng = np.random.default_rng(seed)
     fit = np.arange(train.num_frames)
     if len(fit) > max_fit_frames:
         fit = np.sort(rng.choice(fit, max_fit_frames, replace=False))
     grid = (encoder.config.grid, encoder.config.grid)
 
-    def features(data: Any, frames: np.ndarray) -> torch.Tensor:
-        z = encode_frames(encoder, torch.from_numpy(data.frames[frames])).float()
-        return pool_features(z, grid, pooled)
+    def latents(data: Any, frames: np.ndarray) -> torch.Tensor:
+        z = encode_frames(encoder, torch.from_numpy(data.frames[frames]), views=data.views).float()
+        return z.unflatten(1, (data.views, -1))[:, picked].flatten(1, 2)  # (F, picked views * N, D)
+
+    def features(z: torch.Tensor) -> torch.Tensor:
+        per_view = z.unflatten(1, (len(picked), -1))  # (F, picked views, N, D)
+        return torch.cat([pool_features(per_view[:, i], grid, pooled) for i in range(len(picked))], dim=1)
 
     owner = np.repeat(np.arange(train.num_episodes), train.lengths)[fit]  # episode of each fit frame
     scored = np.arange(val.num_frames)
-    z_val = encode_frames(encoder, torch.from_numpy(val.frames)).float()
-    result = ridge_probe(features(train, fit), _probe_targets(train, fit), pool_features(z_val, grid, pooled),
+    z_val = latents(val, scored)
+    result = ridge_probe(features(latents(train, fit)), _probe_targets(train, fit), features(z_val),
                          _probe_targets(val, scored), lambdas=(1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3),
                          groups=torch.from_numpy(owner), folds=3)
     return {"r2": dict(zip(PROBE_TARGETS, [round(float(v), 4) for v in result["r2"]], strict=True)),

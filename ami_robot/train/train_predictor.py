@@ -7,6 +7,7 @@ error at horizons 1..8 against the "nothing moves" baseline (copy the last frame
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def latents_for(data: Trajectories, encoder: VisionTransformer, cache: Path, pro
         if saved["key"] == key and saved["frames"] == data.num_frames:
             return saved["latents"]
     with tqdm(total=data.num_frames, desc="encode", disable=not progress) as bar:
-        latents = encode_frames(encoder, torch.from_numpy(data.frames), progress=bar)
+        latents = encode_frames(encoder, torch.from_numpy(data.frames), progress=bar, views=data.views)
     save_training_state(cache, {"key": key, "frames": data.num_frames, "latents": latents})
     return latents
 
@@ -118,11 +119,11 @@ def train_predictor(
     dev = dist_info.device
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
-    pcfg = cfg.predictor_config
+    data = load_trajectories(data_dir)
+    pcfg = dataclasses.replace(cfg.predictor_config, views=data.views)  # as many views as the frames show
     if pcfg.input_dim != encoder.config.dim or pcfg.grid != encoder.config.grid:
         raise ValueError(f"predictor {cfg.predictor!r} expects dim {pcfg.input_dim} on a {pcfg.grid}^2 grid; "
                          f"the encoder gives dim {encoder.config.dim} on {encoder.config.grid}^2")
-    data = load_trajectories(data_dir)
     encoder = encoder.eval().requires_grad_(False)
     latents = latents_for(data, encoder, out_dir / "latents.pt", progress and dist_info.is_main)
     train_eps, _ = split_episodes(data, cfg.holdout_every)
