@@ -1,13 +1,15 @@
-"""MPCAgent: a Gymnasium policy made of a cost model, a planner and a goal schedule.
+"""The receding-horizon loop every planning policy runs, and the goal-image agent built on it.
 
-Receding horizon, as V-JEPA 2-AC plans: at every step encode what is seen, plan H actions
-against the current goal, execute the first, re-plan from the next observation with the
-previous plan shifted by one step as the warm start.
+Receding horizon, as V-JEPA 2-AC plans: at every step plan H actions toward the current target,
+execute the first, re-plan from the next observation with the previous plan shifted by one step
+as the warm start. `RecedingHorizon` is that loop for E episodes planned in one batch; the latent
+policy, the retrieval policy and the simulator baseline all run it (ami_robot.policies).
 
-The agent talks to a `CostModel`, so the latent world model (`LatentCostModel`) and the
-simulator (`ami_robot.sim_model.SimCostModel`) are interchangeable. Goals come from a
-`GoalSchedule`: one goal image, or sub-goal images with step budgets and optional early
-switching; a hierarchical agent that makes its own sub-goals can subclass it.
+`MPCAgent` drives it toward goal images over a `CostModel`: the latent world model
+(`LatentCostModel`), the simulator (`ami_robot.sim_model.SimCostModel`) or any model with the same
+two methods. Goals come from a `GoalSchedule`: one goal image, or sub-goal images with step
+budgets and optional early switching; a hierarchical agent that makes its own sub-goals can
+subclass it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,80 @@ import torch
 
 from ami_robot.planners import CEMConfig, CostFn, PlannerConfig, plan, shift_plan
 
+WARM_STARTS = ("zero", "repeat", "none")  # shift_plan's fills, or no warm start
+
+
+class RecedingHorizon:
+    """E episodes planned in one batch: `reset(seeds)`, then each step `act(cost) -> actions (E, 7)`.
+
+    A step plans H actions for every episode in one planner call (`cost` scores all candidates,
+    E*S rows episode-major) and returns the first of each. The next step's initial mean is the
+    previous plans shifted by one step (`warm_start`), when every episode has one: the batch starts
+    from one mean, so an episode whose target changed (`forget`) starts cold and the others with
+    it, as every published row was measured. Each episode has its own generator, so its plan does
+    not depend on which episodes share its batch.
+
+    After every step: `plans[e]` (H, 7), `energies[e]` one entry more (the cost its plan reaches)
+    and `planning_seconds` one entry more (the step's seconds, from `started`, per episode).
+    """
+
+    def __init__(self, planner: PlannerConfig | None = None, *, warm_start: str = "zero",
+                 device: torch.device | str | None = None) -> None:
+        if warm_start not in WARM_STARTS:
+            raise ValueError(f"warm_start must be 'zero', 'repeat' or 'none', got {warm_start!r}")
+        self.planner = planner if planner is not None else CEMConfig.cpu_default()
+        self.warm_start = warm_start
+        self.device = torch.device(device) if device is not None else None
+        self.reset([0])
+
+    @property
+    def horizon(self) -> int:
+        return self.planner.horizon
+
+    def reset(self, seeds: Sequence[int]) -> None:
+        """Start len(seeds) episodes, episode e's planner noise seeded by seeds[e]."""
+        self.generators = [torch.Generator(self.device or "cpu").manual_seed(int(s)) for s in seeds]
+        self.plans: list[torch.Tensor | None] = [None] * len(seeds)
+        self.energies: list[list[float]] = [[] for _ in seeds]
+        self.planning_seconds: list[float] = []
+
+    def forget(self, e: int) -> None:
+        """Episode e's target changed: its last plan is no warm start for the next."""
+        self.plans[e] = None
+
+    def act(self, cost: CostFn, started: float | None = None) -> np.ndarray:
+        """Plan every episode against `cost` and return their first actions, float32 (E, 7).
+
+        started: the `time.perf_counter()` at which this step's work began (encoding the frames,
+        reading targets), so that `planning_seconds` counts it; default now.
+        """
+        started = time.perf_counter() if started is None else started
+        e = len(self.plans)
+        init = None
+        if self.warm_start != "none" and all(p is not None for p in self.plans):
+            init = torch.stack([shift_plan(p, fill=self.warm_start) for p in self.plans])  # (E, H, 7)
+        if e == 1:  # the planners' one-problem form, (H, 7): the same plan as a batch of one
+            plans = plan(cost, self.planner, init_mean=None if init is None else init[0],
+                         generator=self.generators[0], device=self.device)[None]  # (1, H, 7)
+        else:
+            plans = plan(cost, self.planner, init_mean=init, num_problems=e, generator=self.generators,
+                         device=self.device)  # (E, H, 7)
+        self.planning_seconds.append((time.perf_counter() - started) / e)
+        with torch.no_grad():
+            reached = cost(plans)  # (E,) the energy each plan reaches
+        for i in range(e):
+            self.plans[i] = plans[i]
+            self.energies[i].append(float(reached[i]))
+        return plans[:, 0].detach().cpu().numpy().astype(np.float32)
+
 
 class CostModel(Protocol):
-    """What the agent needs of a model: a goal encoding and a cost over action sequences."""
+    """What MPCAgent needs of a model for one episode: a goal encoding and a cost over actions.
+
+    A model may also offer `batch_cost_fn(obs, goals, horizon)`: E episodes' costs as one, rows
+    episode-major, in one call (LatentCostModel); MPCAgent then plans a batch with one model call
+    per planner iteration.
+    """
 
     def encode_goal(self, goal_pixels: np.ndarray) -> Any:
         """goal_pixels uint8 (H, W, 3) -> whatever cost_fn compares against."""
@@ -34,15 +107,30 @@ class CostModel(Protocol):
         ...
 
 
-class LatentCostModel:
-    """The V-JEPA 2-AC energy: L1 between the predicted latent of the last planned step and the
-    goal image's latent, predicted by a `WorldModel` from the current frame and state.
+def batch_cost_fn(model: CostModel, obs: Sequence[dict], goals: Sequence[Any], horizon: int) -> CostFn:
+    """E episodes' costs as one (E*S, horizon, 7) -> (E*S,): the model's own batched cost, else
+    each episode's cost on its own rows."""
+    if hasattr(model, "batch_cost_fn"):
+        return model.batch_cost_fn(obs, goals, horizon)
+    costs = [model.cost_fn(o, g, horizon) for o, g in zip(obs, goals, strict=True)]
+    if len(costs) == 1:
+        return costs[0]
 
-    Context is the current frame only (C = 1, as the paper plans).
+    def cost(actions: torch.Tensor) -> torch.Tensor:
+        return torch.cat([c(rows) for c, rows in zip(costs, actions.chunk(len(costs)), strict=True)])
+
+    return cost
+
+
+class LatentCostModel:
+    """The V-JEPA 2-AC energy: the distance (`metric`, L1 as released) between the predicted latent
+    of the last planned step and the goal image's latent, predicted by a `WorldModel` from the
+    current frame and state. Context is the current frame only (C = 1, as the paper plans).
     """
 
-    def __init__(self, world_model: Any) -> None:
+    def __init__(self, world_model: Any, metric: str = "l1") -> None:
         self.world_model = world_model
+        self.metric = metric
 
     @property
     def device(self) -> torch.device:
@@ -54,11 +142,16 @@ class LatentCostModel:
         return self.world_model.encode(_frames(goal_pixels, self.device))
 
     def cost_fn(self, obs: dict, goal: torch.Tensor, horizon: int) -> CostFn:
-        """Encode the current frame once; the returned cost shares its (cached) context."""
+        return self.batch_cost_fn([obs], [goal], horizon)
+
+    def batch_cost_fn(self, obs: Sequence[dict], goals: Sequence[torch.Tensor], horizon: int) -> CostFn:
+        """Encode the E current frames once; the returned cost shares their (cached) context."""
         with torch.no_grad():
-            z = self.world_model.encode(_frames(obs["pixels"], self.device))  # (1, N, D)
-        state = torch.as_tensor(np.asarray(obs["state"], dtype=np.float32), device=self.device)
-        return self.world_model.planning_cost(z[:, None], state[None, None], goal, horizon)
+            frames = _frames(np.stack([o["pixels"] for o in obs]), self.device)  # (E, H, W, 3)
+            z = self.world_model.encode(frames)  # (E, N, D)
+        states = torch.as_tensor(np.stack([o["state"] for o in obs]).astype(np.float32), device=self.device)
+        return self.world_model.planning_cost(z[:, None], states[:, None], torch.cat(list(goals)), horizon,
+                                              metric=self.metric)  # over (E*S, H, 7)
 
 
 def _frames(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -137,11 +230,24 @@ class GoalSchedule:
         return done
 
 
-class MPCAgent:
-    """Receding-horizon planning as a policy: `reset(goal)`, then `act(obs) -> action float32 (7,)`.
+def as_schedule(goal: np.ndarray | Sequence[np.ndarray] | GoalSchedule) -> GoalSchedule:
+    """One goal image (H, W, 3), a list of one, or a schedule; several images need a schedule's budgets."""
+    if isinstance(goal, GoalSchedule):
+        return goal
+    if isinstance(goal, np.ndarray) and goal.ndim == 3:
+        return GoalSchedule([goal])
+    if len(goal) == 1:
+        return GoalSchedule(list(goal))
+    raise ValueError("several goal images need step budgets: pass a GoalSchedule")
 
-    obs is a dict with `pixels` uint8 (H, W, 3) and `state` float32 (7,), as our envs give.
-    After every step, `planning_seconds`, `energies` and `goal_indices` hold one entry more.
+
+class MPCAgent:
+    """Receding-horizon planning toward goal images: `reset(goal)`, then `act(obs) -> action float32
+    (7,)`; or E episodes in one batch: `reset_batch(goals)`, then `act_batch(obs) -> (E, 7)`.
+
+    obs is a dict with `pixels` uint8 (H, W, 3) and `state` float32 (7,), as our envs give. Each
+    goal image is encoded once per episode. For one episode, `plan`, `energies`, `goal_indices` and
+    `planning_seconds` hold its record (a batch's: `loop.energies[e]`, `indices[e]`).
     """
 
     def __init__(
@@ -153,64 +259,72 @@ class MPCAgent:
         seed: int = 0,
         device: torch.device | str | None = None,
     ) -> None:
-        if warm_start not in ("zero", "repeat", "none"):
-            raise ValueError(f"warm_start must be 'zero', 'repeat' or 'none', got {warm_start!r}")
         self.model = model
-        self.planner = planner if planner is not None else CEMConfig.cpu_default()
-        self.warm_start = warm_start  # how the previous plan seeds the next: shift_plan's fill
         self.seed = seed
-        self.device = torch.device(device) if device is not None else getattr(model, "device", None)
-        self.schedule: GoalSchedule | None = None
+        device = device if device is not None else getattr(model, "device", None)
+        self.loop = RecedingHorizon(planner, warm_start=warm_start, device=device)
+        self.schedules: list[GoalSchedule] = []
+
+    @property
+    def planner(self) -> PlannerConfig:
+        return self.loop.planner
 
     @property
     def horizon(self) -> int:
-        return self.planner.horizon
+        return self.loop.horizon
 
     def reset(self, goal: np.ndarray | Sequence[np.ndarray] | GoalSchedule, seed: int | None = None) -> None:
-        """Start an episode towards one goal image (H, W, 3), a list of them, or a schedule.
+        """Start an episode towards one goal image (H, W, 3), a list of one, or a schedule."""
+        self.reset_batch([as_schedule(goal)], [self.seed if seed is None else seed])
 
-        A plain list of several images needs a GoalSchedule for its step budgets.
-        """
-        if isinstance(goal, GoalSchedule):
-            self.schedule = goal
-        elif isinstance(goal, np.ndarray) and goal.ndim == 3:
-            self.schedule = GoalSchedule([goal])
-        elif len(goal) == 1:
-            self.schedule = GoalSchedule(list(goal))
-        else:
-            raise ValueError("several goal images need step budgets: pass a GoalSchedule")
-        self.schedule.reset()
-        self._encoded: dict[int, Any] = {}  # goal index -> encoding, made once per episode
-        self.generator = torch.Generator(self.device or "cpu").manual_seed(
-            self.seed if seed is None else seed)
-        self.plan: torch.Tensor | None = None  # the last plan (H, 7)
-        self.planning_seconds: list[float] = []
-        self.energies: list[float] = []
-        self.goal_indices: list[int] = []
+    def reset_batch(self, goals: Sequence[np.ndarray | GoalSchedule],
+                    seeds: Sequence[int] | None = None) -> None:
+        """Start E episodes, each toward its goal image or schedule; seeds default to seed + e."""
+        self.schedules = [as_schedule(g) for g in goals]
+        for schedule in self.schedules:
+            schedule.reset()
+        self._encoded: list[dict[int, Any]] = [{} for _ in goals]  # goal index -> encoding
+        self.indices: list[list[int]] = [[] for _ in goals]  # the goal each step planned toward
+        self.loop.reset(list(seeds) if seeds is not None else [self.seed + e for e in range(len(goals))])
+
+    def act_batch(self, obs: Sequence[dict]) -> np.ndarray:
+        """Plan from each episode's observation toward its current goal; first actions (E, 7)."""
+        if not self.schedules:
+            raise RuntimeError("call reset(goal) before act(obs)")
+        started = time.perf_counter()
+        goals = []
+        for encoded, schedule in zip(self._encoded, self.schedules, strict=True):
+            if schedule.index not in encoded:
+                encoded[schedule.index] = self.model.encode_goal(schedule.pixels)
+            goals.append(encoded[schedule.index])
+        actions = self.loop.act(batch_cost_fn(self.model, obs, goals, self.horizon), started=started)
+        for e, schedule in enumerate(self.schedules):
+            self.indices[e].append(schedule.index)
+            if schedule.step(self.loop.energies[e][-1]):
+                self.loop.forget(e)  # a new goal: the old plan is no warm start for it
+        return actions
 
     def act(self, obs: dict) -> np.ndarray:
         """Plan from `obs` and return the first action, float32 (7,)."""
-        if self.schedule is None:
-            raise RuntimeError("call reset(goal) before act(obs)")
-        index = self.schedule.index
-        if index not in self._encoded:
-            self._encoded[index] = self.model.encode_goal(self.schedule.pixels)
-        start = time.perf_counter()
-        cost_fn = self.model.cost_fn(obs, self._encoded[index], self.horizon)
-        init = None
-        if self.plan is not None and self.warm_start != "none":
-            init = shift_plan(self.plan, fill=self.warm_start)
-        self.plan = plan(cost_fn, self.planner, init_mean=init, generator=self.generator,
-                         device=self.device)  # (H, 7)
-        self.planning_seconds.append(time.perf_counter() - start)
-        with torch.no_grad():
-            energy = float(cost_fn(self.plan[None]).item())  # the energy the plan reaches
-        self.energies.append(energy)
-        self.goal_indices.append(index)
-        action = self.plan[0].detach().cpu().numpy().astype(np.float32)  # (7,)
-        if self.schedule.step(energy):
-            self.plan = None  # a new goal: the old plan is no warm start for it
-        return action
+        return self.act_batch([obs])[0]
 
     def __call__(self, obs: dict) -> np.ndarray:
         return self.act(obs)
+
+    # -- one episode's record ------------------------------------------------------------------------
+    @property
+    def plan(self) -> torch.Tensor | None:
+        """The last plan (H, 7)."""
+        return self.loop.plans[0]
+
+    @property
+    def energies(self) -> list[float]:
+        return self.loop.energies[0]
+
+    @property
+    def goal_indices(self) -> list[int]:
+        return self.indices[0]
+
+    @property
+    def planning_seconds(self) -> list[float]:
+        return self.loop.planning_seconds

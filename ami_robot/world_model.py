@@ -29,12 +29,12 @@ from ami_robot.models import (
     next_state,
     split_views,
 )
+from ami_robot.planners import ACTION_DIM
 from ami_robot.weights import load_encoder, load_ours, load_predictor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 METRICS = ("l1", "l2", "cosine")
-ACTION_DIM = 7
 
 
 def _named(config: EncoderConfig | PredictorConfig | str, table: dict) -> EncoderConfig | PredictorConfig:
@@ -48,6 +48,21 @@ def _named(config: EncoderConfig | PredictorConfig | str, table: dict) -> Encode
 def normalise(z: torch.Tensor) -> torch.Tensor:
     """Layer norm without affine over the feature dim (the last)."""
     return F.layer_norm(z, (z.shape[-1],))
+
+
+def pool_features(z: torch.Tensor, grid: tuple[int, int], pooled: int = 4) -> torch.Tensor:
+    """Average patch features onto a coarser (pooled x pooled) grid and flatten: (B, N, D) -> (B, P*P*D).
+
+    Pooling keeps where things are (a mean over all patches would not) while making the features
+    small: the linear probe's input (ami_robot.train.probe), the retrieval memory's keys.
+    """
+    b, n, d = z.shape
+    h, w = grid
+    if n != h * w:
+        raise ValueError(f"features have {n} tokens, the grid {grid} has {h * w}")
+    x = z.transpose(1, 2).reshape(b, d, h, w)  # (B, D, H, W)
+    x = F.adaptive_avg_pool2d(x, min(pooled, h))  # (B, D, P, P)
+    return x.flatten(1)
 
 
 class WorldModel(nn.Module):

@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from ami_robot.checkpoints import SHIPPED_DIR
 from ami_robot.envs import TASK_SPECS
 from ami_robot.planners import PlannerConfig, make_config
 from ami_robot.weights import CheckpointError, sha256_file
@@ -38,9 +39,7 @@ class AppError(SystemExit):
 
 def shipped_checkpoint_dir() -> Path:
     """checkpoints/ of this checkout, or of the installed package (ami_robot.checkpoints)."""
-    import ami_robot.checkpoints as package
-
-    return Path(package.__file__).resolve().parent
+    return SHIPPED_DIR
 
 
 def to_dict(cfg: Any) -> Any:

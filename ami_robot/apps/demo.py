@@ -13,8 +13,8 @@ from ami_robot.apps.common import (
     policy_factory,
     to_dict,
 )
+from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog, markdown_table, summarize
-from ami_robot.rollout import run_episodes
 
 
 def run(cfg: DictConfig) -> None:

@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig
 
 from ami_robot.apps.common import build_world_model, check_task, output_dir, to_dict, write_json
-from ami_robot.rollout import make_env
+from ami_robot.episodes import make_env
 
 
 def _grid(radius: float, points: int) -> tuple[np.ndarray, np.ndarray]:

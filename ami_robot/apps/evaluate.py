@@ -18,8 +18,8 @@ from ami_robot.apps.common import (
     to_dict,
     write_json,
 )
+from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog, ResumeMismatchError, markdown_table, summarize
-from ami_robot.rollout import run_episodes
 
 
 def _seeds(cfg: DictConfig) -> list[int]:

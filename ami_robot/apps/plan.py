@@ -11,8 +11,8 @@ from omegaconf import DictConfig, ListConfig
 from ami_robot.agent import GoalSchedule
 from ami_robot.apps.common import AppError, build_planner, build_world_model, check_task, output_dir, to_dict
 from ami_robot.envs import TASK_SPECS
-from ami_robot.policies import LatentMPC
-from ami_robot.rollout import make_env
+from ami_robot.episodes import make_env
+from ami_robot.policies.latent import LatentMPC
 
 
 def load_goal_image(path: str | Path) -> np.ndarray:

@@ -11,6 +11,8 @@ from omegaconf import DictConfig
 
 from ami_robot.apps.common import AppError, build_dataclass, build_world_model, output_dir, structured
 from ami_robot.data.collection import CollectConfig, collect
+from ami_robot.train.locator import LocatorTrainConfig, build_locator
+from ami_robot.train.memory import build_memory
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
 from ami_robot.train.train_predictor import PredictorTrainConfig, train_predictor
@@ -77,8 +79,6 @@ def _model_and_output(cfg: DictConfig, name: str) -> tuple[Any, dict[str, Any], 
 
 
 def run_memory(cfg: DictConfig) -> None:
-    from ami_robot.memory import build_memory
-
     data_dir = Path(cfg.data_dir)
     if not (data_dir / "manifest.json").is_file():
         raise AppError(f"no training shards at {data_dir} (no manifest.json); collect them with "
@@ -89,8 +89,6 @@ def run_memory(cfg: DictConfig) -> None:
 
 
 def run_locator(cfg: DictConfig) -> None:
-    from ami_robot.locator import LocatorTrainConfig, build_locator
-
     for name in ("data_dir", "val_dir"):
         if not (Path(cfg[name]) / "manifest.json").is_file():
             raise AppError(f"no shards at {cfg[name]} (no manifest.json); collect them with "

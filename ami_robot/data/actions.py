@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ami_robot.planners import ACTION_DIM  # defined once, with the planners that search it
+
 STATE_DIM = 7
-ACTION_DIM = 7
 
 
 def _check_last_dim(name: str, x: np.ndarray, dim: int) -> None:

@@ -24,11 +24,12 @@ import torch
 
 from ami_robot.data import load_trajectories
 from ami_robot.data.collection import CollectConfig, collect
-from ami_robot.locator import LocatorTrainConfig
 from ami_robot.models.encoder import VisionTransformer
 from ami_robot.train.ac import encode_frames
+from ami_robot.train.locator import LocatorTrainConfig, build_locator
+from ami_robot.train.memory import build_memory
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
-from ami_robot.train.probe import feature_spread, pool_features, ridge_probe
+from ami_robot.train.probe import feature_spread, ridge_probe
 from ami_robot.train.train_predictor import (
     PredictorTrainConfig,
     latents_for,
@@ -36,6 +37,7 @@ from ami_robot.train.train_predictor import (
     train_predictor,
 )
 from ami_robot.weights import save_model
+from ami_robot.world_model import WorldModel, pool_features
 
 VALIDATION_SEED = 9_000  # validation episodes use seeds 9,000..9,999 (still the training split)
 
@@ -178,15 +180,11 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict[str, Any]:
                training={"config": asdict(cfg.predictor), "steps": pred_run["steps"],
                          "wall_s": round(pred_run["wall_s"], 1), "clips": pred_run["clips"], **machine},
                evaluation={"prediction_l1_by_horizon": stages.done["prediction"]}, recipe=recipe)
-    # The retrieval policy's memory of the training frames, keyed by this encoder (ami_robot.memory).
-    from ami_robot.locator import build_locator
-    from ami_robot.memory import build_memory
-    from ami_robot.world_model import WorldModel
-
+    # The retrieval policy's memory of the training frames, keyed by this encoder (train/memory.py)
     world_model = WorldModel(encoder, predictor)
     encoder_sha = {"encoder_sha256": json.loads((export / "encoder.json").read_text())["sha256"]}
     build_memory(world_model, train_dir, export / "memory.safetensors", meta=encoder_sha)
-    # and its object locator, an attentive probe on the same frozen latents (ami_robot.locator;
+    # and its object locator, an attentive probe on the same frozen latents (train/locator.py;
     # ~20 min on 2 cores, so one finished for this encoder is kept)
     locator_file = export / "locator.safetensors"
     done = stages.done.get("locator", {}).get("encoder_sha256") == encoder_sha["encoder_sha256"]
@@ -222,14 +220,14 @@ def model_card_markdown(export: Path, stages: dict[str, Any]) -> str:
         lines.append(f"| {card['file']} | {arch} | `{card['sha256'][:16]}...` | {card['training']['steps']} "
                      f"| {card['training']['wall_s'] / 60:.1f} min |")
     memory_card = export / "memory.json"
-    if memory_card.is_file():  # the retrieval policy's memory (ami_robot/memory.py)
+    if memory_card.is_file():  # the retrieval policy's memory (policies/retrieval/memory.py)
         mem = json.loads(memory_card.read_text())
         pooled = f"{mem['pooled']} x {mem['pooled']}"
         lines.append(f"| {mem['file']} | keys of {mem['frames']} training frames ({pooled} pooled, "
                      f"{mem['components']} principal directions) and their robot states "
                      f"| `{mem['sha256'][:16]}...` | - | {mem['build_seconds'] / 60:.1f} min |")
     locator_card = export / "locator.json"
-    if locator_card.is_file():  # the retrieval policy's object locator (ami_robot/locator.py)
+    if locator_card.is_file():  # the retrieval policy's object locator (policies/retrieval/locator.py)
         loc = json.loads(locator_card.read_text())
         recorded, recoloured = loc["recorded"], loc["recoloured"]
         lines.append(f"| {loc['file']} | attentive probe ({loc['config']['queries']} queries) from frozen "

@@ -9,21 +9,6 @@ from __future__ import annotations
 import torch
 
 
-def pool_features(z: torch.Tensor, grid: tuple[int, int], pooled: int = 4) -> torch.Tensor:
-    """Average patch features onto a coarser (pooled x pooled) grid and flatten: (B, N, D) -> (B, P*P*D).
-
-    Pooling keeps where things are (a mean over all patches would not) while making the probe's
-    input small enough for a closed-form ridge solve.
-    """
-    b, n, d = z.shape
-    h, w = grid
-    if n != h * w:
-        raise ValueError(f"features have {n} tokens, the grid {grid} has {h * w}")
-    x = z.transpose(1, 2).reshape(b, d, h, w)  # (B, D, H, W)
-    x = torch.nn.functional.adaptive_avg_pool2d(x, min(pooled, h))  # (B, D, P, P)
-    return x.flatten(1)
-
-
 def ridge_probe(
     train_x: torch.Tensor,
     train_y: torch.Tensor,

@@ -141,7 +141,7 @@ class StubWorldModel(torch.nn.Module):
         self.calls.append(("encode", tuple(frames.shape)))
         return frames.float().mean(dim=(1, 2))[:, None, :].expand(-1, 4, -1)  # (B, N=4, D=3)
 
-    def planning_cost(self, z_ctx, state_ctx, z_goal, horizon):
+    def planning_cost(self, z_ctx, state_ctx, z_goal, horizon, metric="l1"):
         self.calls.append(("planning_cost", tuple(z_ctx.shape), tuple(state_ctx.shape), horizon))
 
         def cost(actions: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""The object locator (ami_robot.locator) and the retrieval policy's pick-and-place from one goal
-image, on synthetic frames whose object positions are known."""
+"""The object locator (policies/retrieval/locator.py, trained by train/locator.py) and the
+retrieval policy's pick-and-place from one goal image, on synthetic frames whose object positions
+are known."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from test_memory import assert_refused_when_damaged
 from test_memory import trajectories as memory_trajectories
 
 from ami_robot.data.dataset import Trajectories
-from ami_robot.locator import Locator, LocatorTrainConfig, recolour, train_locator
-from ami_robot.memory import FrameMemory
+from ami_robot.models.locator import recolour
 from ami_robot.planners import make_config
 from ami_robot.policies import RetrievalMPC
+from ami_robot.policies.retrieval import FrameMemory, Locator
+from ami_robot.train.locator import LocatorTrainConfig, train_locator
 from ami_robot.world_model import WorldModel
 
 
@@ -69,7 +71,7 @@ def test_the_locator_learns_where_the_object_is(trained, world_model) -> None:
     assert report["recorded"]["object_xy_cm_median"] < 4.0
     assert report["recoloured"]["object_xy_cm_median"] < 6.0
     assert report["train_frames"] == 128 and report["val_frames"] == 64
-    found = locator.locate(world_model, square_frames(np.array([[0.1, 0.1], [0.9, 0.9]])))
+    found = locator.locate(world_model.encode(square_frames(np.array([[0.1, 0.1], [0.9, 0.9]]))))
     assert found.shape == (2, 6)
     assert found[1, 0] - found[0, 0] > 0.08 and found[1, 1] - found[0, 1] > 0.08
 
@@ -79,8 +81,8 @@ def test_save_load_and_refusals(trained, world_model, tmp_path) -> None:
     path = locator.save(tmp_path / "locator.safetensors", meta=report)
     loaded = Locator.load(path)
     frames = square_frames(np.array([[0.3, 0.6]]))
-    expected = locator.locate(world_model, frames)
-    np.testing.assert_allclose(loaded.locate(world_model, frames), expected, atol=1e-5)
+    expected = locator.locate(world_model.encode(frames))
+    np.testing.assert_allclose(loaded.locate(world_model.encode(frames)), expected, atol=1e-5)
     assert loaded.card["recorded"] == report["recorded"]
     assert_refused_when_damaged(loaded, world_model, path, Locator.load, "ami-robot locator")
     with pytest.raises(ValueError, match="object positions"):
@@ -95,8 +97,8 @@ class FixedLocator:
     def __init__(self, now, there) -> None:
         self.rows = np.array([[*now, 0.5, 0.0, 0.2], [*there, 0.5, 0.0, 0.2]], np.float32)
 
-    def locate(self, world_model, pixels, recoloured=0):
-        return self.rows[: len(pixels)]
+    def locate(self, z, z_copies=None):
+        return self.rows[: len(z)]
 
     def check(self, world_model) -> None:
         pass
@@ -139,11 +141,11 @@ class ReadingsLocator:
     def __init__(self, readings, there) -> None:
         self.readings, self.there, self.calls = [np.array([*r, 0.02]) for r in readings], there, 0
 
-    def locate(self, world_model, pixels, recoloured=0):
+    def locate(self, z, z_copies=None):
         if self.calls == 0:
             rows = [self.readings[0], np.array([*self.there, 0.02])]
         else:
-            rows = [self.readings[min(self.calls + k, len(self.readings) - 1)] for k in range(len(pixels))]
+            rows = [self.readings[min(self.calls + k, len(self.readings) - 1)] for k in range(len(z))]
         self.calls += 1
         return np.array([[*r, 0.5, 0.0, 0.2] for r in rows], np.float32)
 
@@ -168,49 +170,50 @@ def test_carrying_rereads_the_object_and_tries_again_after_closing_on_nothing(wo
     home = np.array([0.45, 0.0, 0.15, 0, 0, 0, 0], np.float32)
     reread = policy()
     reread.act_batch([{"pixels": image, "state": home}])  # the first frame, read again
-    np.testing.assert_allclose(reread.targets[0][:2], [0.54, 0.0])
-    there_already = np.r_[reread.targets[0], 0, 0, 0, 0].astype(np.float32)
+    np.testing.assert_allclose(reread.episodes[0].target[:2], [0.54, 0.0])
+    there_already = np.r_[reread.episodes[0].target, 0, 0, 0, 0].astype(np.float32)
     reread.act_batch([{"pixels": image, "state": there_already}])  # a second frame before going down
     assert reread.phase(0).name == "over the object"
-    np.testing.assert_allclose(reread.targets[0][:2], [0.53, 0.01])  # the mean of the two
-    over = reread.targets[0].copy()
+    np.testing.assert_allclose(reread.episodes[0].target[:2], [0.53, 0.01])  # the mean of the two
+    over = reread.episodes[0].target.copy()
     reread.act_batch([{"pixels": image, "state": np.r_[over, 0, 0, 0, 0].astype(np.float32)}])
     assert reread.phase(0).name == "go down"  # reached: no more readings, straight down at their mean
-    np.testing.assert_allclose(reread.targets[0][:2], [0.53, 0.01])
-    np.testing.assert_allclose(reread.phases[0][4][0].xyz[:2], [0.50, 0.15])  # still carried there
+    np.testing.assert_allclose(reread.episodes[0].target[:2], [0.53, 0.01])
+    np.testing.assert_allclose(reread.episodes[0].phases[4][0].xyz[:2], [0.50, 0.15])  # still carried there
 
     # lifting with the fingers closed all the way holds nothing: open, go up, read again, aim anew
-    lift = [w.name for w, _ in reread.phases[0]].index("lift")
-    reread.phase_index[0] = lift
+    lift = [w.name for w, _ in reread.episodes[0].phases].index("lift")
+    reread.episodes[0].index = lift
     empty = np.array([0.53, 0.01, 0.05, 0, 0, 0, 1.0], np.float32)
     reread.act_batch([{"pixels": image, "state": empty}])
-    assert [w.name for w, _ in reread.phases[0]] == ["open and up", "over the object", "go down", "close",
-                                                       "lift", "carry", "put down", "open", "goal image 0"]
+    assert [w.name for w, _ in reread.episodes[0].phases] == [
+        "open and up", "over the object", "go down", "close", "lift", "carry", "put down", "open",
+        "goal image 0"]
     assert reread.phase(0).name == "open and up" and reread.phase(0).gripper == 0.0
-    assert reread.retries_left[0] == 1 and reread.readings[0] == []
-    np.testing.assert_allclose(reread.targets[0][:2], [0.53, 0.01])  # straight up from where it closed
-    up = np.r_[reread.targets[0], 0, 0, 0, 0].astype(np.float32)
+    assert reread.episodes[0].retries_left == 1 and reread.episodes[0].readings == []
+    np.testing.assert_allclose(reread.episodes[0].target[:2], [0.53, 0.01])  # straight up from where it shut
+    up = np.r_[reread.episodes[0].target, 0, 0, 0, 0].astype(np.float32)
     reread.act_batch([{"pixels": image, "state": up}])
     assert reread.phase(0).name == "over the object"
-    np.testing.assert_allclose(reread.targets[0][:2], [0.40, -0.05])  # the new reading alone
+    np.testing.assert_allclose(reread.episodes[0].target[:2], [0.40, -0.05])  # the new reading alone
 
     for phase in ("carry", "put down"):  # a cube dropped on the way is a miss as well
         dropped = policy()
-        dropped.phase_index[0] = [w.name for w, _ in dropped.phases[0]].index(phase)
+        dropped.episodes[0].index = [w.name for w, _ in dropped.episodes[0].phases].index(phase)
         dropped.act_batch([{"pixels": image, "state": empty}])
-        assert dropped.phase(0).name == "open and up" and dropped.retries_left[0] == 1
+        assert dropped.phase(0).name == "open and up" and dropped.episodes[0].retries_left == 1
 
     blind = policy(reread=False)  # no rereading: a retry aims where the dropped grasp aimed
-    blind.phase_index[0] = [w.name for w, _ in blind.phases[0]].index("carry")
+    blind.episodes[0].index = [w.name for w, _ in blind.episodes[0].phases].index("carry")
     blind.act_batch([{"pixels": image, "state": empty}])
-    np.testing.assert_allclose(blind.phases[0][1][0].xyz[:2], [0.50, 0.0])
+    np.testing.assert_allclose(blind.episodes[0].phases[1][0].xyz[:2], [0.50, 0.0])
 
     # retries=0, reread=False: the pick goes down where the first image said, and never again
     once = policy(reread=False, retries=0)
     once.act_batch([{"pixels": image, "state": home}])
-    np.testing.assert_allclose(once.targets[0][:2], [0.50, 0.0])
-    once.phase_index[0] = lift
+    np.testing.assert_allclose(once.episodes[0].target[:2], [0.50, 0.0])
+    once.episodes[0].index = lift
     once.act_batch([{"pixels": image, "state": empty}])
-    assert once.phase(0).name == "lift" and len(once.phases[0]) == 8
+    assert once.phase(0).name == "lift" and len(once.episodes[0].phases) == 8
     with pytest.raises(ValueError, match="retries"):
         RetrievalMPC(world_model, memory, retries=-1)

@@ -1,5 +1,5 @@
-"""The memory of training frames and the retrieval policy built on it (ami_robot.memory,
-ami_robot.policies.RetrievalMPC), on synthetic episodes whose gripper histories are known."""
+"""The memory of training frames and the retrieval policy built on it (ami_robot.policies.retrieval),
+on synthetic episodes whose gripper histories are known."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from ami_robot.data.dataset import Trajectories
+from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog
-from ami_robot.memory import FrameMemory
 from ami_robot.planners import make_config
 from ami_robot.policies import RetrievalMPC
-from ami_robot.rollout import run_episodes
+from ami_robot.policies.retrieval import FrameMemory
 from ami_robot.weights import save_model
 from ami_robot.world_model import WorldModel
 
@@ -64,12 +64,12 @@ def test_grasps_and_releases_are_read_from_the_robot_alone(memory) -> None:
 
 
 def test_retrieval_finds_the_frame_and_counts_what_the_neighbours_hold(memory, data, world_model) -> None:
-    found = memory.retrieve(world_model, data.frames[4], k=1)
+    found = memory.retrieve(world_model.encode(data.frames[4][None])[0], k=1)
     assert found.frames.tolist() == [4] and found.distances[0] < 1e-4  # a stored frame finds itself
     assert (found.holding, found.open) == (1, 0)
     np.testing.assert_allclose(found.grasp_xyz, data.states[2, :3])
     assert found.release_xyz is None
-    air = memory.retrieve(world_model, data.frames[6 + 4], k=1)
+    air = memory.retrieve(world_model.encode(data.frames[6 + 4][None])[0], k=1)
     assert (air.holding, air.open, air.grasp_xyz) == (0, 0, None)  # closed, but on nothing
 
 

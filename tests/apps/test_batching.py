@@ -1,9 +1,9 @@
 """Planning several episodes in one batch gives each the result it gets alone (same seeds)."""
 
+from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog
 from ami_robot.planners import make_config
 from ami_robot.policies import LatentMPC
-from ami_robot.rollout import run_episodes
 from ami_robot.world_model import WorldModel
 
 

@@ -2,7 +2,8 @@
 
 import json
 
-from ami_robot.locator import Locator, LocatorTrainConfig
+from ami_robot.policies.retrieval import Locator
+from ami_robot.train.locator import LocatorTrainConfig
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
 from ami_robot.train.pretrain import PretrainConfig
 from ami_robot.train.train_predictor import PredictorTrainConfig

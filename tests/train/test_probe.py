@@ -1,6 +1,7 @@
 import torch
 
-from ami_robot.train.probe import _fit, feature_spread, pool_features, ridge_probe
+from ami_robot.train.probe import _fit, feature_spread, ridge_probe
+from ami_robot.world_model import pool_features
 
 
 def test_probe_recovers_a_linear_map_and_fails_on_noise() -> None:

@@ -1,17 +1,16 @@
-"""Episodic memory of training frames: the agent's own sub-goals from a goal image.
+"""Episodic memory of training frames: what the robot did around frames that look like a goal image.
 
-The greedy latent planner cannot grasp from a goal image alone (benchmarks/bench_expert_energy.py):
-the open hand must first go down around the object, which looks less like the goal than hovering
-does, and the gripper's closing is 1-2 pixels at 64 px. The memory holds, for every training
-frame, a key (its encoder latent pooled to a coarse grid and projected on its principal
-directions) and the robot's own state; nothing about the objects. For a goal image it returns
-the k nearest training frames and reads the robot path that led there in their episodes: where
-the hand was when the gripper last closed (or opened) before the goal, and the gripper state the
-goal implies. Those become waypoints for the planner (ami_robot.policies.RetrievalMPC).
+The memory holds, for every training frame, a key (its encoder latent pooled to a coarse grid and
+projected on its principal directions) and the robot's own state; nothing about the objects. For
+a goal image's latent it returns the k nearest training frames and reads the robot path that led
+there in their episodes: where the hand was when the gripper last closed (or opened) before the
+goal, and the gripper state the goal implies. The retrieval policy turns that into its phases.
+Built by `ami-robot memory` (ami_robot.train.memory).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,30 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ami_robot.train.probe import pool_features
+from ami_robot.policies.retrieval.fingerprint import probe_image, same_encoder
 from ami_robot.weights import load_with_card, save_with_card
-from ami_robot.world_model import WorldModel
+from ami_robot.world_model import WorldModel, pool_features
 
 CLOSED = 0.25  # gripper state (0 open .. 1 closed) above which the hand counts as closed
 HELD_MAX = 0.85  # fingers stopped short of this hold something between them
 FORMAT = "ami-robot/memory-v1"
-
-
-@dataclass(frozen=True)
-class Waypoint:
-    """One phase of a retrieved plan: where the TCP should go (m; NaN leaves a coordinate to the
-    latent energy, `hold_xy` takes x and y from the TCP when the phase starts), the gripper
-    (0 open, 1 closed), and whether the goal image's latent energy is part of the cost."""
-
-    name: str
-    xyz: np.ndarray  # (3,)
-    gripper: float
-    max_steps: int
-    image: bool = False  # add the latent energy to the goal image
-    tolerance: float = 0.015  # m: the waypoint is reached when the TCP is this close (0: never)
-    hold_xy: bool = False
-    settle: float = 0.0  # m: an image phase ends when the planned move is shorter than this
-    min_steps: int = 0  # the phase lasts at least this many steps, even with its target reached
 
 
 @dataclass
@@ -86,15 +68,14 @@ class FrameMemory:
         """Encode every frame of `data` (ami_robot.data.Trajectories); keys are the pooled latents
         projected on their first `components` principal directions (whitening is not used:
         the L1 distance keeps the directions' own scales)."""
-        grid = (world_model.encoder.config.grid,) * 2
-        pooled_latents = torch.cat([pool_features(world_model.encode(data.frames[i:i + batch]), grid, pooled)
+        pooled_latents = torch.cat([_pool(world_model.encode(data.frames[i:i + batch]), pooled)
                                     for i in range(0, len(data.frames), batch)])  # (F, P*P*D)
         mean = pooled_latents.mean(0)
         rows = torch.randperm(len(pooled_latents), generator=torch.Generator().manual_seed(0))[:8192]
         _, _, v = torch.linalg.svd(pooled_latents[rows] - mean, full_matrices=False)
         basis = v[:components].T.contiguous()  # (P*P*D, components)
         keys = (pooled_latents - mean) @ basis
-        fingerprint = (pool_features(world_model.encode(probe_image()), grid, pooled) - mean) @ basis
+        fingerprint = (_pool(world_model.encode(probe_image()), pooled) - mean) @ basis
         return cls(keys, data.states, data.starts - data.starts[0], data.lengths, mean, basis, pooled,
                    fingerprint[0])
 
@@ -116,24 +97,22 @@ class FrameMemory:
         return cls(t["keys"].float(), t["states"].numpy(), t["starts"].numpy(), t["lengths"].numpy(),
                    t["mean"], t["basis"], int(card["pooled"]), t["fingerprint"], meta=card)
 
-    def check(self, world_model: WorldModel, tolerance: float = 1e-3) -> None:
+    def check(self, world_model: WorldModel) -> None:
         """Raise if `world_model`'s encoder is not the one that made the keys (they would mean nothing)."""
-        key = self.key(world_model, probe_image())[0]
-        if key.shape != self.fingerprint.shape or float((key - self.fingerprint).abs().max()) > tolerance:
+        if not same_encoder(self.key(world_model.encode(probe_image()))[0], self.fingerprint):
             raise ValueError("the memory's keys were made by a different encoder than this world model's; "
                              "rebuild it with `ami-robot memory` for this model (or use the shipped model)")
 
     # ------------------------------------------------------------------ retrieval
 
-    def key(self, world_model: WorldModel, pixels: np.ndarray) -> torch.Tensor:
-        """The key of goal images uint8 (B, H, W, 3) -> (B, components)."""
-        grid = (world_model.encoder.config.grid,) * 2
-        return (pool_features(world_model.encode(pixels), grid, self.pooled) - self.mean) @ self.basis
+    def key(self, z: torch.Tensor) -> torch.Tensor:
+        """Keys of latents (B, N, D) -> (B, components)."""
+        return (_pool(z, self.pooled) - self.mean) @ self.basis
 
-    def retrieve(self, world_model: WorldModel, pixels: np.ndarray, k: int = 10) -> Retrieval:
-        """The k training frames nearest one goal image (H, W, 3), and where their episodes last
-        grasped and released something before them."""
-        distance = (self.keys - self.key(world_model, pixels[None])).abs().mean(1)  # (F,)
+    def retrieve(self, z: torch.Tensor, k: int = 10) -> Retrieval:
+        """The k training frames nearest one goal image's latent (N, D), and where their episodes
+        last grasped and released something before them."""
+        distance = (self.keys - self.key(z[None])).abs().mean(1)  # (F,)
         order = distance.argsort()[:k].numpy()
         grip = self.states[order, 6]
         grasps = [c for c in (self.last_change(int(f), to_closed=True) for f in order) if c is not None]
@@ -175,26 +154,7 @@ class FrameMemory:
         return None
 
 
-def build_memory(world_model: WorldModel, data_dir: str | Path, out: str | Path,
-                 meta: dict[str, Any] | None = None) -> FrameMemory:
-    """Encode every frame under `data_dir` (shards from `ami-robot collect`); write `out` and its card."""
-    import time
-
-    from ami_robot.data import load_trajectories
-
-    started = time.time()
-    data = load_trajectories(data_dir, strict=True)
-    memory = FrameMemory.build(world_model, data)
-    recipe = {"data_dir": str(data_dir), "episodes": int(data.num_episodes),
-              "build_seconds": round(time.time() - started, 1), **(meta or {})}
-    memory.save(out, meta=recipe)
-    memory.meta = recipe
-    return memory
-
-
-def probe_image(size: int = 64) -> np.ndarray:
-    """A fixed image (a colour ramp) whose key identifies the encoder that made a memory."""
-    ramp = np.linspace(0, 255, size, dtype=np.float32)
-    across, down = np.meshgrid(ramp, ramp)
-    image = np.stack([across, down, 255 - across], axis=-1)
-    return image.astype(np.uint8)[None]  # (1, size, size, 3)
+def _pool(z: torch.Tensor, pooled: int) -> torch.Tensor:
+    """Latents of one square view (B, N, D) pooled to (pooled x pooled) and flattened."""
+    side = math.isqrt(z.shape[1])
+    return pool_features(z, (side, side), pooled)

@@ -1,0 +1,89 @@
+"""The benchmark's reference rows (EVAL_PROTOCOL.md), in the same harness and on the same seeds.
+
+RandomPolicy is the floor; ExpertPolicy, the envs' scripted expert with privileged state, the
+upper bound; SimMPC, CEM with the true simulator as its model, the upper bound for the planner
+alone (the gap between it and the latent planner is model error). The privileged two take the
+environment as their `env` argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ami_robot.agent import MPCAgent
+from ami_robot.envs import ACTION_HIGH, ACTION_LOW, ScriptedExpert
+from ami_robot.planners import PlannerConfig, make_config
+from ami_robot.sim_model import SimCostModel, StateCost
+
+
+class RandomPolicy:
+    """Uniform random actions in the env's action Box: the benchmark's floor."""
+
+    def __init__(self, seed: int = 0, low: Sequence[float] | None = None,
+                 high: Sequence[float] | None = None) -> None:
+        self.low = np.asarray(ACTION_LOW if low is None else low, np.float32)
+        self.high = np.asarray(ACTION_HIGH if high is None else high, np.float32)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        self.rng = np.random.default_rng([self.seed, int(info.get("seed", 0))])
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.rng.uniform(self.low, self.high).astype(np.float32)
+
+
+class ExpertPolicy:
+    """The task's scripted expert with privileged simulator state: the benchmark's upper bound."""
+
+    def __init__(self, env: Any, noise_std: float = 0.0, seed: int | None = None) -> None:
+        self.expert = ScriptedExpert(env, noise_std=noise_std, seed=seed)  # the envs' own, used as it is
+
+    def reset(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        self.expert.reset()
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(self.expert.act(obs), dtype=np.float32)
+
+
+# State costs that let CEM on the simulator solve each task (benchmarks/bench_planners.py).
+SIM_TASK_COSTS: dict[str, dict[str, float]] = {
+    "Reach": {"tcp": 1.0, "object": 0.0},
+    "Push": {"tcp": 0.0, "object": 1.0, "pusher": 0.5},
+}
+
+
+class SimMPC:
+    """CEM with the true simulator as its model and a state cost: the planner's upper bound.
+
+    Each candidate is played in the env's own simulation from a snapshot (privileged), so its
+    cost is exact; the gap between this row and the latent planner's is model error.
+    """
+
+    def __init__(self, env: Any, planner: PlannerConfig | dict[str, Any] | None = None,
+                 cost: dict[str, float] | None = None, seed: int = 0) -> None:
+        if isinstance(planner, dict):
+            planner = make_config(**planner)
+        self.env = env
+        state_cost = StateCost(**(cost or SIM_TASK_COSTS.get(env.task_name, {})))
+        self.model = SimCostModel(env, state_cost)
+        self.agent = MPCAgent(self.model, planner, seed=seed)
+        self.seed = seed
+
+    @property
+    def planning_seconds(self) -> list[float]:
+        return self.agent.planning_seconds
+
+    @property
+    def energies(self) -> list[float]:
+        return self.agent.energies
+
+    def reset(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        self.model.set_goals_from_info(info)
+        self.agent.reset(info["goal_pixels"], seed=self.seed + int(info.get("seed", 0)))
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.agent.act(obs)
