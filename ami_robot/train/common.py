@@ -158,14 +158,34 @@ class TrainingState:
 
 
 class MetricsLog:
-    """Append-only JSONL of training metrics; every line is flushed as it is written."""
+    """Append-only JSONL of training metrics; every line is flushed as it is written.
 
-    def __init__(self, path: Path, enabled: bool = True) -> None:
+    A run resumed from a checkpoint taken after step `start_step - 1` first cuts the rows of
+    steps >= start_step (written after that checkpoint by the session that was killed), so the
+    steps it takes again are not logged twice.
+    """
+
+    def __init__(self, path: Path, enabled: bool = True, *, start_step: int) -> None:
         self.path = Path(path)
         self.enabled = enabled
         self._start = time.time()
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():
+                self._truncate_to(start_step)
+
+    def _truncate_to(self, start_step: int) -> None:
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the torn last line of a killed session
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int) or row["step"] < start_step:
+                kept.append(line)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, self.path)  # atomic: a kill now leaves the old rows, not none
 
     def write(self, **fields: Any) -> None:
         if not self.enabled:

@@ -136,7 +136,7 @@ def pretrain_encoder(
     start_step = resume.step
     if dist_info.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main)
+    log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main, start_step=start_step)
     grid = (cfg.num_frames // ecfg.tubelet_size, ecfg.grid, ecfg.grid)
     mask_gen = torch.Generator()
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and dist_info.is_main), desc="jepa")

@@ -136,7 +136,7 @@ def train_predictor(
     start_step = resume.step
     if dist_info.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main)
+    log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main, start_step=start_step)
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and dist_info.is_main), desc="ac")
     rank, world = dist_info.rank, dist_info.world_size
     for step, idx in step_batches(len(starts), cfg.batch_size, cfg.seed, start_step, rank, world):

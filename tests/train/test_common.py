@@ -1,7 +1,10 @@
+import json
+
 import pytest
 import torch
 
 from ami_robot.train.common import (
+    MetricsLog,
     ScheduleConfig,
     ema_update,
     learning_rate,
@@ -75,3 +78,32 @@ def test_masks_same_seed_same_masks() -> None:
     a = sample_block_masks(3, (1, 8, 8), MaskConfig(), torch.Generator().manual_seed(5))
     b = sample_block_masks(3, (1, 8, 8), MaskConfig(), torch.Generator().manual_seed(5))
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_resumed_metrics_log_cuts_the_rows_after_its_checkpoint(tmp_path) -> None:
+    # A session logged steps 0-4, checkpointed after step 2 (start_step 3) and was killed mid-row.
+    path = tmp_path / "metrics.jsonl"
+    rows = [json.dumps({"step": s, "loss": 1.0 / (s + 1)}) for s in range(5)]
+    path.write_text("\n".join(rows) + "\n" + '{"step": 5, "lo')
+    log = MetricsLog(path, start_step=3)
+    for step in (3, 4):
+        log.write(step=step, loss=0.0)
+    steps = [json.loads(line)["step"] for line in path.read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 4]
+    MetricsLog(path, enabled=False, start_step=0)  # not the main rank: leaves the file alone
+    assert len(path.read_text().splitlines()) == 5
+
+
+def test_resumed_pretraining_logs_every_step_once(toy_data, tmp_path) -> None:
+    from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
+
+    cfg = PretrainConfig(encoder="micro", predictor_dim=48, predictor_depth=1, predictor_heads=1,
+                         batch_size=8, steps=4, warmup_steps=1, checkpoint_every=2, log_every=1)
+    pretrain_encoder(cfg, toy_data, tmp_path, device="cpu", progress=False, stop_after=2)
+    # killed after logging step 2, before the checkpoint after step 3
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 2, "loss": 9.0}) + "\n")
+    pretrain_encoder(cfg, toy_data, tmp_path, device="cpu", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2, 3]
+    assert rows[2]["loss"] != 9.0
