@@ -6,8 +6,8 @@
 For each task's first frame and goal image it prints the locator's object x-y error (cm) now and
 in the goal (Push and PickPlace, where the goal moves the object), the move it reads between the
 two against the true one, and how often the retrieval policy would carry the object
-(`RetrievalMPC.move_object`, `--threshold`): all of Push and PickPlace should, no Reach or Grasp
-episode should (Grasp's goals lift the object: not a carry whatever the move).
+(its phases start with the approach, `--threshold`): all of Push and PickPlace should, no Reach or
+Grasp episode should (Grasp's goals lift the object: not a carry whatever the move).
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import numpy as np
 import torch
 
 import ami_robot.envs  # noqa: F401  (registers the tasks)
+from ami_robot.apps.common import shipped_checkpoint_dir
 from ami_robot.planners import make_config
 from ami_robot.policies import RetrievalMPC
+from ami_robot.policies.retrieval import repainted
 from ami_robot.world_model import WorldModel
 
 
@@ -33,9 +35,6 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.05, help="RetrievalMPC.move_threshold (m)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-
-    from ami_robot.apps.common import shipped_checkpoint_dir
-
     world_model = WorldModel.from_checkpoint(shipped_checkpoint_dir())
     policy = RetrievalMPC(world_model, planner=make_config("gradient"), locate=True,
                           locate_copies=args.copies, move_threshold=args.threshold)
@@ -48,8 +47,10 @@ def main() -> None:
         for seed in range(args.seed_start, args.seed_start + args.episodes):
             obs, info = env.reset(seed=seed)
             images = np.stack([obs["pixels"], info["goal_pixels"]])
-            now, there = policy.locator.locate(world_model, images, args.copies)[:, :3]
-            carried += policy.move_object(obs["pixels"], info["goal_pixels"]) is not None
+            copies = world_model.encode(repainted(images, args.copies)) if args.copies else None
+            now, there = policy.locator.locate(world_model.encode(images), copies)[:, :3]
+            phases = policy.waypoints([info["goal_pixels"]], closed=False, pixels=obs["pixels"])
+            carried += phases[0][0].reads_object  # the policy's phases start with the approach
             now_error.append(np.linalg.norm(now[:2] - info["object_pos"][:2]) * 100)
             goal_error.append(np.linalg.norm(there[:2] - env.unwrapped.goal.position[:2]) * 100)
             read_move.append(np.linalg.norm(there[:2] - now[:2]) * 100)

@@ -7,7 +7,7 @@ For every task's goal image (and PickPlace's three sub-goal images) it retrieves
 training frames from the shipped memory and prints, per kind of goal image: the median distance
 between the neighbours' median TCP and the TCP the goal image was taken at, and how many of the
 10 neighbours hold something (fingers stopped short of closed) or are open, as counts 0..10.
-The retrieval policy's rules were set from the training split (RetrievalMPC.waypoints).
+The retrieval policy's rules were set from the training split (policies/retrieval/phases.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 import ami_robot.envs  # noqa: F401  (registers the tasks)
 from ami_robot.apps.common import shipped_checkpoint_dir
-from ami_robot.memory import FrameMemory
+from ami_robot.policies.retrieval import FrameMemory
 from ami_robot.world_model import WorldModel
 
 
@@ -45,7 +45,7 @@ def main() -> None:
                 goals = list(zip(names, info["subgoal_pixels"], [s[:3] for s in info["subgoal_states"]],
                                  strict=True))
             for name, pixels, tcp in goals:
-                found = memory.retrieve(wm, pixels, args.neighbours)
+                found = memory.retrieve(wm.encode(pixels[None])[0], args.neighbours)
                 row = rows.setdefault(name, {"error": [], "holding": [], "open": []})
                 row["error"].append(float(np.linalg.norm(found.xyz - tcp)))
                 row["holding"].append(found.holding)

@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 import ami_robot.envs  # noqa: F401  (registers the tasks)
+from ami_robot.apps.common import shipped_checkpoint_dir
 from ami_robot.planners import make_config
 from ami_robot.policies import RetrievalMPC
+from ami_robot.policies.retrieval import repainted
 from ami_robot.world_model import WorldModel
 
 
@@ -31,9 +33,6 @@ def main() -> None:
     parser.add_argument("--within", type=float, default=1.5, help="cm: the count of readings this close")
     args = parser.parse_args()
     torch.set_num_threads(2)
-
-    from ami_robot.apps.common import shipped_checkpoint_dir
-
     world_model = WorldModel.from_checkpoint(shipped_checkpoint_dir())
     planner = make_config("gradient")
     env = gym.make(f"ami_robot/{args.task}-v0", image_size=128, palette="heldout")
@@ -51,7 +50,9 @@ def main() -> None:
             if policy.phase(0).name != "over the object":
                 break  # the hand is over the first reading and about to go down
             obs, _, _, _, info = env.step(action)
-        hover = policy.locator.locate(world_model, obs["pixels"][None], policy.locate_copies)[0, :2]
+        seen = obs["pixels"][None]
+        copies = world_model.encode(repainted(seen, policy.config.locate_copies))
+        hover = policy.locator.locate(world_model.encode(seen), copies)[0, :2]
         truth = info["object_pos"][:2]
         for name, xy in zip(errors, (first, hover, (first + hover) / 2), strict=True):
             errors[name].append(float(np.linalg.norm(xy - truth)) * 100)

@@ -31,13 +31,12 @@ import ami_robot.envs  # noqa: F401  (registers the tasks)
 from ami_robot.agent import GoalSchedule
 from ami_robot.apps.common import shipped_checkpoint_dir
 from ami_robot.data import load_trajectories
+from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog, summarize
-from ami_robot.memory import probe_image
 from ami_robot.planners import make_config
 from ami_robot.policies import LatentMPC
-from ami_robot.rollout import run_episodes
-from ami_robot.train.probe import pool_features
-from ami_robot.world_model import WorldModel
+from ami_robot.policies.retrieval import probe_image
+from ami_robot.world_model import WorldModel, pool_features
 
 APPROACH = {"name": "gradient", "starts": 8, "iterations": 20, "horizon": 1,
             "space": {"maxnorm": 0.075, "sampled_dims": (0, 1, 2)}}
@@ -95,9 +94,11 @@ class PregraspMPC(LatentMPC):
 
     def act_batch(self, obs) -> np.ndarray:
         config = self.phases[min(s.index for s in self.schedules)]  # budgets switch all at once
-        if config.horizon != self.planner.horizon:
-            self.plans = [None] * len(self.plans)  # no warm start across horizons
-        self.planner = self.agent.planner = config
+        loop = self.agent.loop
+        if config.horizon != loop.planner.horizon:
+            for e in range(len(loop.plans)):
+                loop.forget(e)  # no warm start across horizons
+        loop.planner = config
         return super().act_batch(obs)
 
 
