@@ -13,7 +13,9 @@
   training, and the sha256 of the safetensors file, verified on load).
 
 Loading is always strict: missing keys, unexpected keys and every shape mismatch are reported
-together in one `CheckpointError` naming the keys and the expected and found shapes.
+together in one `CheckpointError` naming the keys and the expected and found shapes; a tensor
+holding NaN or inf is refused by name; a file that cannot be read (truncated, not a checkpoint,
+a card that is not JSON) is a `CheckpointError` naming that file.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ami_robot.models import (
@@ -59,22 +61,67 @@ class CheckpointError(ValueError):
 
 # ----------------------------------------------------------------------------- reading files
 
+TORCH_MAGICS = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; a legacy pickle (protocol >= 2)
+
+
+def load_safetensors(path: str | Path) -> StateDict:
+    """Every tensor of a .safetensors file, on CPU; a damaged file is a CheckpointError naming it."""
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err}); it is truncated or "
+                              "damaged: download or write it again") from err
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file (model card, config.json, shard index); bad JSON is a CheckpointError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err}); restore or rewrite that file") from err
+
+
 def read_tensors(path: str | Path) -> StateDict | dict[str, Any]:
     """The raw contents of a .safetensors file or a torch pickle (weights_only=True, on CPU)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
     if path.suffix == ".safetensors":
-        return load_file(path, device="cpu")
+        return load_safetensors(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith(TORCH_MAGICS):
+        # Checked first: torch's own message for a text file is `KeyError: 101`.
+        raise CheckpointError(f"{path} is not a torch checkpoint (it starts with {head!r}, neither the zip "
+                              "archive torch.save writes nor a pickle); give a .pt written by torch.save, "
+                              "a .safetensors file, or a HuggingFace checkpoint folder")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err) and "GLOBAL" not in str(err):
+            raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
+                                  f"{str(err).splitlines()[-1] if str(err) else err!r}") from err
         raise CheckpointError(
             f"{path}: refused to unpickle. Only tensors and plain containers may be loaded "
             f"(torch.load(weights_only=True)); this file asks to build other objects or call "
             f"functions, which could run arbitrary code. Details: {err}") from err
-    except (RuntimeError, EOFError) as err:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint: {err}") from err
+    except (RuntimeError, EOFError, KeyError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
+                              f"{err!r}") from err
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse a state dict with a NaN or inf anywhere, naming the first such tensor: such weights
+    load fine and fail only at the first plan (`cost_fn returned no finite cost`)."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+            bad = ~torch.isfinite(value)
+            if bad.any():
+                n_nan = int(torch.isnan(value).sum())
+                raise CheckpointError(
+                    f"{source}: tensor {key!r} {tuple(value.shape)} holds {int(bad.sum())} non-finite "
+                    f"value(s) ({n_nan} NaN, {int(bad.sum()) - n_nan} inf); the weights are damaged "
+                    "(a diverged training run?): retrain, or use a checkpoint from before it diverged")
 
 
 def strip_prefixes(state: StateDict) -> StateDict:
@@ -126,7 +173,8 @@ def hf_files(path: str | Path) -> list[Path] | None:
     if path.name.endswith(".index.json"):
         if not path.is_file():
             raise CheckpointError(f"no checkpoint at {path} (neither it nor model.safetensors is there)")
-        weight_map = json.loads(path.read_text()).get("weight_map")
+        index = read_json(path)
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict) or not weight_map:
             raise CheckpointError(f"{path}: a sharded checkpoint's index needs a `weight_map` "
                                   "(tensor name -> shard file)")
@@ -138,8 +186,12 @@ def hf_files(path: str | Path) -> list[Path] | None:
         return shards
     if path.suffix != ".safetensors" or not path.is_file():
         return None
-    with safe_open(str(path), framework="pt") as f:
-        is_hf = any(k.removeprefix("vjepa2.").startswith("encoder.") for k in f.keys())
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            is_hf = any(k.removeprefix("vjepa2.").startswith("encoder.") for k in f.keys())
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err}); it is truncated or "
+                              "damaged: download or write it again") from err
     return [path] if is_hf else None
 
 
@@ -187,7 +239,10 @@ def hf_encoder_config(path: str | Path) -> EncoderConfig | None:
     file = (path if path.is_dir() else path.parent) / "config.json"
     if not file.is_file():
         return None
-    c = json.loads(file.read_text())
+    c = read_json(file)
+    if not isinstance(c, dict):
+        raise CheckpointError(f"{file}: expected a JSON object (a transformers config), "
+                              f"found {type(c).__name__}")
     if c.get("model_type") not in (None, "vjepa2") or not c.get("qkv_bias", True):
         raise CheckpointError(f"{file} describes a {c.get('model_type')!r} model (qkv_bias "
                               f"{c.get('qkv_bias', True)}), not a V-JEPA 2 encoder with q, k, v biases")
@@ -227,6 +282,7 @@ def load_strict(module: nn.Module, state: StateDict, source: str = "checkpoint")
             lines.append(f" {len(shapes)} shape mismatch(es):")
             lines.extend(shapes)
         raise CheckpointError("\n".join(lines))
+    check_finite(state, source)
     module.load_state_dict(state, strict=True)
 
 
@@ -280,14 +336,17 @@ def load_with_card(path: str | Path, format: str, kind: str, remake: tuple[str, 
     card_path = path.with_suffix(".json")
     if not path.exists() or not card_path.exists():
         raise FileNotFoundError(f"{path} or its card {card_path.name} is missing; {remake[0]}")
-    card = json.loads(card_path.read_text())
-    if card.get("format") != format:
+    card = read_json(card_path)
+    if not isinstance(card, dict) or card.get("format") != format:
         raise ValueError(f"{card_path} is not an ami-robot {kind} card (format {card.get('format')!r})")
     digest = sha256_file(path)
-    if digest != card["sha256"]:
+    if digest != card.get("sha256"):
         raise ValueError(f"{path}: sha256 {digest[:16]}... does not match its card's "
-                         f"{card['sha256'][:16]}...; the file is corrupted or was replaced: {remake[1]}")
-    return load_file(str(path)), card
+                         f"{str(card.get('sha256'))[:16]}...; the file is corrupted or was replaced: "
+                         f"{remake[1]}")
+    tensors = load_safetensors(path)
+    check_finite(tensors, str(path))
+    return tensors, card
 
 
 def save_model(model: VisionTransformer | ACPredictor, path: str | Path, *, data: dict | None = None,
@@ -312,8 +371,8 @@ def read_card(path: str | Path) -> dict:
     path, card_file = Path(path).with_suffix(".safetensors"), card_path(path)
     if not card_file.is_file():
         raise CheckpointError(f"no model card {card_file} beside {path}")
-    card = json.loads(card_file.read_text())
-    if card.get("format") != CARD_FORMAT or card.get("kind") not in KINDS:
+    card = read_json(card_file)
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT or card.get("kind") not in KINDS:
         raise CheckpointError(f"{card_file}: not an {CARD_FORMAT} card for an encoder or predictor")
     found = sha256_file(path)
     if found != card.get("sha256"):

@@ -3,6 +3,7 @@ every way a file can be wrong is a clear error; pickles never run code."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -232,3 +233,72 @@ def test_malicious_pickle_runs_nothing(tmp_path: Path, writer: str) -> None:
 def test_missing_file() -> None:
     with pytest.raises(CheckpointError, match="no checkpoint file"):
         load_encoder("/nonexistent/vitg.pt", "vit_giant")
+
+
+def _damaged(tmp_path: Path, how: str) -> tuple[Path, str | None]:
+    """A checkpoint damaged one way, and the config to ask for (None: the card says)."""
+    path = tmp_path / "encoder.safetensors"
+    save_model(encoder(), path)
+    data = path.read_bytes()
+    if how == "truncated, card":
+        path.write_bytes(data[: len(data) // 2])
+        card = json.loads(path.with_suffix(".json").read_text())
+        card["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()  # the card agrees
+        path.with_suffix(".json").write_text(json.dumps(card))
+        return path, None
+    if how == "truncated, no card":
+        path.with_suffix(".json").unlink()
+        path.write_bytes(data[: len(data) // 2])
+        return path, "micro"
+    if how == "header only":
+        path.with_suffix(".json").unlink()
+        path.write_bytes(data[:6])
+        return path, "micro"
+    if how == "card not JSON":
+        path.with_suffix(".json").write_text('{"format": "ami-robot/v1", "kind": ')
+        return tmp_path / "encoder.json", None
+    if how == "text as .pt":
+        text = tmp_path / "encoder.pt"
+        text.write_text("these are not weights\n")
+        return text, "micro"
+    if how == "empty .pt":
+        empty = tmp_path / "encoder.pt"
+        empty.write_bytes(b"")
+        return empty, "micro"
+    if how == "truncated .pt":
+        pt = tmp_path / "encoder.pt"
+        torch.save({"target_encoder": encoder().state_dict()}, pt)
+        pt.write_bytes(pt.read_bytes()[:1000])
+        return pt, "micro"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["truncated, card", "truncated, no card", "header only", "card not JSON",
+                                 "text as .pt", "empty .pt", "truncated .pt"])
+def test_an_unreadable_file_is_an_error_naming_it(tmp_path: Path, how: str) -> None:
+    path, config = _damaged(tmp_path, how)
+    with pytest.raises(CheckpointError) as err:
+        load_encoder(path.with_suffix(".safetensors") if path.suffix == ".json" else path, config)
+    assert str(path) in str(err.value), err.value
+    assert "KeyError: 101" not in str(err.value) and "refused to unpickle" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("fmt", ["ours", "reference .pt"])
+def test_non_finite_weights_are_refused_by_name(tmp_path: Path, value: float, fmt: str) -> None:
+    model = encoder()
+    state = model.state_dict()
+    name = "blocks.1.mlp.fc1.weight"
+    state[name] = state[name].clone()
+    state[name][3, 4] = value
+    model.load_state_dict(state)
+    if fmt == "ours":
+        path = tmp_path / "encoder.safetensors"
+        save_model(model, path)  # a valid card: its sha256 is the file's
+        load = lambda: load_ours(path)  # noqa: E731
+    else:
+        path = tmp_path / "vitl.pt"
+        torch.save({"target_encoder": state}, path)
+        load = lambda: load_encoder(path, "micro")  # noqa: E731
+    with pytest.raises(CheckpointError, match=rf"{name}.*1 non-finite"):
+        load()
