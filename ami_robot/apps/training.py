@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from omegaconf import DictConfig
 
 from ami_robot.apps.common import AppError, build_dataclass, build_world_model, output_dir, structured
 from ami_robot.data.collection import CollectConfig, collect
+from ami_robot.data.shards import ShardError
 from ami_robot.train.locator import LocatorTrainConfig, build_locator
 from ami_robot.train.memory import build_memory
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
@@ -35,10 +38,11 @@ def run_collect(cfg: DictConfig) -> None:
 def run_train_encoder(cfg: DictConfig) -> None:
     out = Path(cfg.out_dir) if cfg.out_dir else output_dir()
     config = build_dataclass(PretrainConfig, cfg.pretrain, "pretrain")
-    result = pretrain_encoder(config, cfg.data_dir, out, device=cfg.device)
-    path = save_model(result["target_encoder"], out / "encoder.safetensors",
-                      data={"dir": str(cfg.data_dir)}, training={"steps": result["steps"],
-                                                                 "wall_s": round(result["wall_s"], 1)})
+    with _strict_data_errors():
+        result = pretrain_encoder(config, cfg.data_dir, out, device=cfg.device, strict_data=cfg.strict_data)
+    path = save_model(result["target_encoder"], out / "encoder.safetensors", data=result["data"],
+                      training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1)})
+    _report_skipped(result["data"])
     print(f"encoder written to {path.with_suffix('.safetensors')} (card {path})")
 
 
@@ -49,15 +53,37 @@ def run_train_predictor(cfg: DictConfig) -> None:
         encoder, _ = load_ours(cfg.encoder, "encoder")
     except (CheckpointError, FileNotFoundError) as exc:
         raise AppError(f"cannot load the encoder {cfg.encoder}: {exc}") from None
-    result = train_predictor(config, cfg.data_dir, encoder, out, device=cfg.device)
-    path = save_model(result["predictor"], out / "predictor.safetensors", data={"dir": str(cfg.data_dir)},
+    with _strict_data_errors():
+        result = train_predictor(config, cfg.data_dir, encoder, out, device=cfg.device,
+                                 strict_data=cfg.strict_data)
+    path = save_model(result["predictor"], out / "predictor.safetensors", data=result["data"],
                       training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1)})
+    _report_skipped(result["data"])
     print(f"predictor written to {path.with_suffix('.safetensors')} (card {path})")
+
+
+@contextlib.contextmanager
+def _strict_data_errors(key: str = "strict_data") -> Iterator[None]:
+    """A damaged shard under strict_data=true: one line naming it and both ways out."""
+    try:
+        yield
+    except ShardError as exc:
+        raise AppError(f"{exc} ({key}=true; {key}=false trains on the rest and records what it "
+                       "skipped in the model card)") from None
+
+
+def _report_skipped(usage: dict[str, Any]) -> None:
+    if usage["shards_skipped"] or usage["repeated_episodes_skipped"]:
+        repeats = len(usage["repeated_episodes_skipped"])
+        print(f"trained on {usage['episodes_used']} episodes; skipped {len(usage['shards_skipped'])} damaged "
+              f"shard(s) ({usage['episodes_skipped']} episodes) and {repeats} repeated episode(s), all "
+              "listed in the card's `data`")
 
 
 def run_reproduce(cfg: DictConfig) -> None:
     config = build_dataclass(ReproduceConfig, cfg.reproduce, "reproduce")
-    stages = reproduce(config, progress=True)
+    with _strict_data_errors("reproduce.strict_data"):
+        stages = reproduce(config, progress=True)
     print(json.dumps({k: v for k, v in stages.items() if k in ("probe", "prediction", "export")}, indent=2))
 
 

@@ -41,6 +41,12 @@ class Trajectories:
     meta: list[dict[str, Any]]  # per-episode task, seed, policy, success, ...
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (F, ...), e.g. object_pos
     bad_shards: list[str] = field(default_factory=list)  # files that were skipped, with the reason
+    # What was used and what was skipped, for model cards (`usage`): manifest entries as
+    # {"file", "sha256", "episodes": [ids]} (+ "reason" when skipped), and repeated episode ids.
+    shards_used: list[dict[str, Any]] = field(default_factory=list)
+    shards_skipped: list[dict[str, Any]] = field(default_factory=list)
+    repeats_skipped: list[int] = field(default_factory=list)
+    root: str = ""
 
     @property
     def num_frames(self) -> int:
@@ -49,6 +55,14 @@ class Trajectories:
     @property
     def num_episodes(self) -> int:
         return len(self.episode_ids)
+
+    def usage(self) -> dict[str, Any]:
+        """The data a model was trained on, for its card: folder, episodes and shards used and
+        skipped, each shard with its sha256 (the manifest's, which the used ones matched)."""
+        lost = sum(len(s["episodes"]) for s in self.shards_skipped)  # repeats are copies, not lost
+        return {"dir": self.root, "episodes_used": self.num_episodes, "episodes_skipped": lost,
+                "shards_used": self.shards_used, "shards_skipped": self.shards_skipped,
+                "repeated_episodes_skipped": self.repeats_skipped}
 
     @property
     def views(self) -> int:
@@ -63,8 +77,9 @@ def load_trajectories(
 ) -> Trajectories:
     """Load every shard listed in `root/manifest.json`.
 
-    A missing, truncated or corrupted shard raises ShardError when `strict`, else it is named in a
-    warning (with the fix) and skipped. `episode_filter(meta) -> bool` keeps a subset of episodes,
+    A missing, truncated or corrupted shard, or an episode stored twice, raises ShardError when
+    `strict`, else it is named in a warning (with the fix) and skipped; `Trajectories.usage()` says
+    what was used and skipped. `episode_filter(meta) -> bool` keeps a subset of episodes,
     e.g. `lambda m: m["task"] == "Reach"`.
     """
     root = Path(root)
@@ -73,6 +88,9 @@ def load_trajectories(
     frames = states = actions = None
     extras: dict[str, np.ndarray] = {}
     starts, lengths, ids, metas, bad = [], [], [], [], []
+    used: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    repeats: list[int] = []
     seen: set[int] = set()
     cursor = 0
     for entry in manifest["shards"]:
@@ -89,15 +107,21 @@ def load_trajectories(
                 raise
             warnings.warn(str(exc), stacklevel=2)
             bad.append(f"{path}: {exc.reason}")
+            skipped.append({"file": entry["file"], "sha256": entry["sha256"],
+                            "episodes": [int(i) for i in entry.get("episodes", [])], "reason": exc.reason})
             continue
         if frames is None:  # allocate once; pages of skipped capacity are never touched
             frames = np.empty((capacity, *shard.frames.shape[1:]), dtype=np.uint8)
             states = np.empty((capacity, STATE_DIM), dtype=np.float32)
             actions = np.zeros((capacity, ACTION_DIM), dtype=np.float32)
             extras = {k: np.empty((capacity, *v.shape[1:]), v.dtype) for k, v in shard.extras.items()}
+        kept: list[int] = []
         for ep in shard.episodes():
             if ep.id in seen:
+                if strict:
+                    raise ShardError(path, f"episode {ep.id} appears again (an earlier shard holds it)")
                 warnings.warn(f"episode {ep.id} appears again in {path}; the repeat is skipped", stacklevel=2)
+                repeats.append(int(ep.id))
                 continue
             if episode_filter is not None and not episode_filter(ep.meta):
                 continue
@@ -113,7 +137,9 @@ def load_trajectories(
             ids.append(ep.id)
             metas.append(ep.meta)
             seen.add(ep.id)
+            kept.append(int(ep.id))
             cursor += n
+        used.append({"file": entry["file"], "sha256": entry["sha256"], "episodes": kept})
     if frames is None:
         raise ShardError(root, f"no usable shard among {len(manifest['shards'])} listed")
     return Trajectories(
@@ -126,6 +152,10 @@ def load_trajectories(
         meta=metas,
         extras={name: value[:cursor] for name, value in extras.items()},
         bad_shards=bad,
+        shards_used=used,
+        shards_skipped=skipped,
+        repeats_skipped=repeats,
+        root=str(root),
     )
 
 

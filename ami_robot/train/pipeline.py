@@ -53,6 +53,7 @@ class ReproduceConfig:
     predictor: PredictorTrainConfig = field(default_factory=PredictorTrainConfig)
     locator: LocatorTrainConfig = field(default_factory=LocatorTrainConfig)
     device: str = "auto"
+    strict_data: bool = True  # a damaged shard or repeated episode stops the run (shipped weights)
 
     def __post_init__(self) -> None:
         if self.train_episodes > VALIDATION_SEED:
@@ -96,7 +97,7 @@ def _probe_targets(data: Any, frames: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def probe_encoder(encoder: VisionTransformer, train_dir: str | Path, val_dir: str | Path,
                   max_fit_frames: int = 8000, seed: int = 0, pooled: int = 4,
-                  views: Sequence[int] | None = None) -> dict[str, Any]:
+                  views: Sequence[int] | None = None, strict: bool = False) -> dict[str, Any]:
     """Linear probe from frozen pooled patch features (pooled x pooled) to (TCP xyz, gripper, object xyz).
 
     Fit on up to `max_fit_frames` frames of the training episodes (ridge strength chosen by
@@ -104,8 +105,9 @@ def probe_encoder(encoder: VisionTransformer, train_dir: str | Path, val_dir: st
     episodes. A probe fit on a few validation episodes instead has too little data to separate
     encoders: every encoder then scores near zero. For data of several camera views, `views` picks
     which (indices, e.g. [1] for the wrist alone; default all); each is pooled on its own grid.
+    strict: a damaged shard stops the probe instead of being skipped (load_trajectories).
     """
-    train, val = load_trajectories(train_dir), load_trajectories(val_dir)
+    train, val = load_trajectories(train_dir, strict=strict), load_trajectories(val_dir, strict=strict)
     picked = list(range(train.views)) if views is None else list(views)
     if not picked or any(not 0 <= v < train.views for v in picked):
         raise ValueError(f"views {views} must be indices below the data's {train.views} view(s)")
@@ -149,19 +151,21 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict[str, Any]:
                                  "frames": stats.frames, "success": stats.success})
     train_dir, val_dir = out / "data" / "train", out / "data" / "val"
 
-    enc_run = pretrain_encoder(cfg.pretrain, train_dir, out / "encoder", device=cfg.device, progress=progress)
+    strict = cfg.strict_data
+    enc_run = pretrain_encoder(cfg.pretrain, train_dir, out / "encoder", device=cfg.device, progress=progress,
+                               strict_data=strict)
     encoder = enc_run["target_encoder"]
     if "probe" not in stages.done:
         torch.manual_seed(cfg.pretrain.seed)
         twin = VisionTransformer(cfg.pretrain.encoder_config)  # same architecture, left random
-        stages.record("probe", {"trained": probe_encoder(encoder, train_dir, val_dir),
-                                "random_init": probe_encoder(twin, train_dir, val_dir)})
+        stages.record("probe", {"trained": probe_encoder(encoder, train_dir, val_dir, strict=strict),
+                                "random_init": probe_encoder(twin, train_dir, val_dir, strict=strict)})
 
     pred_run = train_predictor(cfg.predictor, train_dir, encoder, out / "predictor", device=cfg.device,
-                               progress=progress)
+                               progress=progress, strict_data=strict)
     predictor = pred_run["predictor"].eval()
     if "prediction" not in stages.done:
-        val = load_trajectories(val_dir)
+        val = load_trajectories(val_dir, strict=strict)
         latents = latents_for(val, encoder, out / "predictor" / "val_latents.pt", progress)
         errors = prediction_error_by_horizon(predictor, val, latents, np.arange(val.num_episodes))
         stages.record("prediction", {k: [round(v, 5) for v in vs] for k, vs in errors.items()})
@@ -172,11 +176,11 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict[str, Any]:
                    "collected": {k: stages.done[k] for k in ("collect_train", "collect_val")}}
     export = Path(cfg.export_dir)
     recipe = {"command": "ami-robot reproduce", "config": asdict(cfg)}
-    save_model(encoder, export / "encoder.safetensors", data=data_recipe,
+    save_model(encoder, export / "encoder.safetensors", data={**data_recipe, "used": enc_run["data"]},
                training={"config": asdict(cfg.pretrain), "steps": enc_run["steps"],
                          "wall_s": round(enc_run["wall_s"], 1), "frames": enc_run["frames"], **machine},
                evaluation={"probe": stages.done["probe"]}, recipe=recipe)
-    save_model(predictor, export / "predictor.safetensors", data=data_recipe,
+    save_model(predictor, export / "predictor.safetensors", data={**data_recipe, "used": pred_run["data"]},
                training={"config": asdict(cfg.predictor), "steps": pred_run["steps"],
                          "wall_s": round(pred_run["wall_s"], 1), "clips": pred_run["clips"], **machine},
                evaluation={"prediction_l1_by_horizon": stages.done["prediction"]}, recipe=recipe)

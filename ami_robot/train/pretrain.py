@@ -105,12 +105,14 @@ class PretrainConfig:
 
 def pretrain_encoder(
     cfg: PretrainConfig, data_dir: str | Path, out_dir: str | Path, device: str = "auto",
-    progress: bool = True, stop_after: int | None = None,
+    progress: bool = True, stop_after: int | None = None, strict_data: bool = False,
 ) -> dict[str, Any]:
     """Train (or resume) an encoder; returns a summary. The shipped weights are the EMA target's.
 
     stop_after: leave the loop after that many steps in total (as an interruption would), so a
     long run can be split across sessions; the next call resumes from the checkpoint.
+    strict_data: a damaged shard or a repeated episode stops training (ShardError) instead of
+    being skipped with a warning; the summary's `data` says what was used and skipped either way.
     """
     dist_info = setup_distributed(device)
     dev = dist_info.device
@@ -118,7 +120,8 @@ def pretrain_encoder(
     seed_everything(cfg.seed)
     # Clips of num_frames frames: the first tubelet for masked prediction, frames 0 -> 1 and the
     # action between them (the V-JEPA 2-AC convention, from the states) for the dynamics term.
-    data = ClipDataset(data_dir, clip_len=cfg.num_frames - 1, frame_skip=max(1, cfg.frame_skip))
+    data = ClipDataset(data_dir, clip_len=cfg.num_frames - 1, frame_skip=max(1, cfg.frame_skip),
+                       strict=strict_data)
     ecfg = cfg.encoder_config
     frame_size = data.data.frames.shape[1]
     if frame_size != ecfg.img_size:
@@ -187,4 +190,5 @@ def pretrain_encoder(
             resume.save(step)  # `model` in it is the DDP-unwrapped module: same parameter names
     bar.close()
     return {"steps": cfg.steps, "wall_s": resume.wall_s, "frames": data.data.num_frames,
-            "target_encoder": target.cpu(), "device": str(dev), "world_size": dist_info.world_size}
+            "data": data.data.usage(), "target_encoder": target.cpu(), "device": str(dev),
+            "world_size": dist_info.world_size}

@@ -112,14 +112,18 @@ def _clip_batch(data: Trajectories, latents: torch.Tensor, starts: np.ndarray, c
 
 def train_predictor(
     cfg: PredictorTrainConfig, data_dir: str | Path, encoder: VisionTransformer, out_dir: str | Path,
-    device: str = "auto", progress: bool = True, stop_after: int | None = None,
+    device: str = "auto", progress: bool = True, stop_after: int | None = None, strict_data: bool = False,
 ) -> dict[str, Any]:
-    """Train (or resume) an AC predictor on the frozen encoder's latents; returns a summary."""
+    """Train (or resume) an AC predictor on the frozen encoder's latents; returns a summary.
+
+    strict_data: a damaged shard or a repeated episode stops training (ShardError) instead of
+    being skipped with a warning; the summary's `data` says what was used and skipped either way.
+    """
     dist_info = setup_distributed(device)
     dev = dist_info.device
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
-    data = load_trajectories(data_dir)
+    data = load_trajectories(data_dir, strict=strict_data)
     pcfg = dataclasses.replace(cfg.predictor_config, views=data.views)  # as many views as the frames show
     if pcfg.input_dim != encoder.config.dim or pcfg.grid != encoder.config.grid:
         raise ValueError(f"predictor {cfg.predictor!r} expects dim {pcfg.input_dim} on a {pcfg.grid}^2 grid; "
@@ -160,7 +164,7 @@ def train_predictor(
         if dist_info.is_main and resume.due(step, cfg.checkpoint_every, cfg.steps, stop_after):
             resume.save(step)  # `model` in it is the DDP-unwrapped module: same parameter names
     bar.close()
-    return {"steps": cfg.steps, "wall_s": resume.wall_s, "frames": data.num_frames,
+    return {"steps": cfg.steps, "wall_s": resume.wall_s, "frames": data.num_frames, "data": data.usage(),
             "clips": len(starts), "predictor": unwrap(model).cpu(), "device": str(dev),
             "world_size": dist_info.world_size}
 
