@@ -196,3 +196,48 @@ def test_policy_of_our_env_with_the_latent_model() -> None:
         obs, *_ = env.step(action)
     assert len(agent.planning_seconds) == 2
     env.close()
+
+
+def test_a_batch_of_episodes_plans_as_each_alone() -> None:
+    # MPCAgent over a one-episode CostModel plans E episodes in one planner call (each on its own
+    # rows, with its own generator): each gets the plans it gets alone.
+    goals = [draw(GOAL), draw(np.array([0.5, 0.1, 0.3]))]
+    alone = [run(MPCAgent(PointModel(), seed=s), g, steps=4)[1] for s, g in zip((3, 4), goals, strict=True)]
+    agent = MPCAgent(PointModel())
+    envs = [PointEnv(), PointEnv()]
+    obs = [env.reset() for env in envs]
+    agent.reset_batch(goals, seeds=[3, 4])
+    batched = [[], []]
+    for _ in range(4):
+        actions = agent.act_batch(obs)
+        assert actions.shape == (2, 7) and actions.dtype == np.float32
+        for e in range(2):
+            batched[e].append(actions[e])
+        obs = [env.step(a) for env, a in zip(envs, actions, strict=True)]
+    for one, many in zip(alone, batched, strict=True):
+        assert all(np.array_equal(x, y) for x, y in zip(one, many, strict=True))
+    assert len(agent.loop.planning_seconds) == 4 and [len(e) for e in agent.loop.energies] == [4, 4]
+
+
+def test_the_loop_warm_starts_only_when_every_episode_has_a_plan(monkeypatch) -> None:
+    seen = []
+    real_plan = agent_module.plan
+
+    def spy(cost_fn, config, **kwargs):
+        seen.append(kwargs["init_mean"])
+        return real_plan(cost_fn, config, **kwargs)
+
+    monkeypatch.setattr(agent_module, "plan", spy)
+    loop = agent_module.RecedingHorizon(CEMConfig.cpu_default(horizon=2))
+    loop.reset([0, 1])
+
+    def cost(actions: torch.Tensor) -> torch.Tensor:  # (E*S, H, 7) -> (E*S,)
+        return (actions[:, :, :3] - 0.02).abs().sum((1, 2))
+
+    loop.act(cost)
+    loop.act(cost)
+    loop.forget(1)  # episode 1's target changed: the batch starts cold, episode 0 with it
+    loop.act(cost)
+    assert seen[0] is None and seen[1].shape == (2, 2, 7) and seen[2] is None
+    with pytest.raises(ValueError, match="warm_start"):
+        agent_module.RecedingHorizon(warm_start="sideways")
