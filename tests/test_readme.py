@@ -100,3 +100,10 @@ def test_retrieval_settings_documented_in_the_config_are_fields() -> None:
         cfg = compose("eval", overrides=["policy=retrieval"])
     fields = {f.name for f in dataclasses.fields(RetrievalConfig)} | {"_target_", "memory", "locator"}
     assert set(cfg.policy) <= fields
+
+
+def test_the_python_example_runs() -> None:
+    """The README's Python example, two steps instead of an episode: its names are the library's."""
+    example = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    assert "range(30)" in example
+    exec(compile(example.replace("range(30)", "range(2)"), "README.md", "exec"), {})
