@@ -187,6 +187,7 @@ class TaskScript:
         grip_offset = self.sim.tcp_pos()[2] - self.sim.object_pos()[2]
         yield from self._move(above(self.goal.object_half_height + grip_offset + 0.004), yaw, 1.0, 0.006, 10)
         yield from self._hold(yaw, 0.0, 2)
+        self._mark("released")
         up = self.sim.tcp_pos() + (0, 0, 0.08)
         yield from self._move(lambda: up, yaw, 0.0, 0.015, 6)
         self._mark("placed")
@@ -225,6 +226,7 @@ class TaskScript:
                 self._mark("above_behind")
                 yield self._action(np.array([*behind, PUSH_HEIGHT]), 0.0, 1.0)
                 pushing = self.sim.tcp_pos()[2] < PUSH_HEIGHT + 0.012
+        self._mark("at_goal")
         up = self.sim.tcp_pos() + (0, 0, 0.06)
         yield from self._move(lambda: up, 0.0, 1.0, 0.015, 5)
         self._mark("pushed")

@@ -154,13 +154,14 @@ class PushEnv(ArmEnv):
     ## Description
     The goal moves the object 6-15 cm over the table (inside `goal_region`), pushed by the closed
     gripper. Success: the object within 4 cm of its goal position (`distance`). Reset's info also
-    gives the sub-goals (the closed hand above the point behind the object, then lowered there) as
-    `subgoal_pixels`, `subgoal_states` and `subgoal_steps`.
+    gives the sub-goals (the closed hand above the point behind the object, lowered there, the object
+    pushed to its goal with the hand still down) as `subgoal_pixels`, `subgoal_states` and
+    `subgoal_steps`; the goal image shows the hand lifted off it.
 """ + _COMMON
 
     task_name = "Push"
-    subgoal_events = ("above_behind", "behind", "pushed")
-    subgoal_names = ("above_behind", "behind")
+    subgoal_events = ("above_behind", "behind", "at_goal", "pushed")
+    subgoal_names = ("above_behind", "behind", "at_goal")
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
         (x0, y0), (x1, y1) = self.randomization.goal_region
@@ -197,7 +198,7 @@ class PickPlaceEnv(ArmEnv):
 """ + _COMMON
 
     task_name = "PickPlace"
-    subgoal_events = ("above_object", "around", "closed", "grasped", "above_target", "placed")
+    subgoal_events = ("above_object", "around", "closed", "grasped", "above_target", "released", "placed")
     subgoal_names = ("grasped", "above_target", "placed")  # the paper's three; `subgoals=` picks others
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:

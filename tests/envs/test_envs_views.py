@@ -72,7 +72,7 @@ def test_wrist_view_shows_the_fingers_close(make_env) -> None:
 
 @pytest.mark.parametrize(("task", "names"), [
     ("Grasp", ["above_object", "around", "closed"]),
-    ("Push", ["above_behind", "behind"]),
+    ("Push", ["above_behind", "behind", "at_goal"]),
     ("PickPlace", ["grasped", "above_target", "placed"]),
 ])
 def test_default_subgoals_follow_the_expert(make_env, task, names) -> None:
@@ -93,8 +93,8 @@ def test_grasp_subgoal_states_open_then_close(make_env) -> None:
 
 
 def test_finer_pickplace_subgoals_and_bad_names(make_env) -> None:
-    env = make_env("PickPlace", subgoals=("around", "closed", "grasped", "above_target", "placed"))
+    env = make_env("PickPlace", subgoals=("around", "closed", "grasped", "above_target", "released", "placed"))
     _, info = env.reset(seed=20003)
-    assert len(info["subgoal_pixels"]) == 5
+    assert len(info["subgoal_pixels"]) == 6
     with pytest.raises(ValueError, match="sub-goals must be distinct names among"):
         make_env("Grasp", subgoals=("placed",))
