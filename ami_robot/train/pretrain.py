@@ -123,7 +123,7 @@ def pretrain_encoder(
     data = ClipDataset(data_dir, clip_len=cfg.num_frames - 1, frame_skip=max(1, cfg.frame_skip),
                        strict=strict_data)
     ecfg = cfg.encoder_config
-    frame_size = data.data.frames.shape[1]
+    frame_size, views = data.data.frames.shape[2], data.data.views  # frames stack `views` squares
     if frame_size != ecfg.img_size:
         raise ValueError(f"data frames are {frame_size} px but encoder {cfg.encoder!r} expects "
                          f"{ecfg.img_size} px; collect at the encoder's size or choose a matching encoder")
@@ -149,7 +149,11 @@ def pretrain_encoder(
             break
         mask_gen.manual_seed(cfg.seed * 1_000_003 + step * 97 + dist_info.rank)
         clip = data.get_batch(idx)
-        frames = clip["frames"]  # (b, T, H, W, 3) uint8
+        frames = clip["frames"]  # (b, T, V*S, S, 3) uint8
+        if views > 1:  # each clip shows one of its views, drawn at random: the cost of one view per step
+            view = torch.randint(views, (len(idx),), generator=mask_gen)  # (b,)
+            frames = frames.unflatten(2, (views, frame_size))  # (b, T, V, S, S, 3)
+            frames = frames[torch.arange(len(idx)), :, view]  # (b, T, S, S, 3)
         stills = frames[:, :2, None].expand(-1, -1, ecfg.tubelet_size, -1, -1, -1)  # (b, 2, t, H, W, 3)
         repeat = torch.rand(len(idx), generator=mask_gen) < cfg.repeat_prob
         frames = frames.clone()

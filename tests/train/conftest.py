@@ -30,3 +30,16 @@ def toy_data(tmp_path_factory) -> Path:
         for i in range(16):
             writer.add(_episode(i, 12, 64, rng))
     return root
+
+
+@pytest.fixture(scope="session")
+def toy_two_view_data(tmp_path_factory) -> Path:
+    """The same toy episodes seen by two cameras: the second view is the first mirrored, stacked below it."""
+    root = tmp_path_factory.mktemp("toy_two_view_data")
+    rng = np.random.default_rng(0)
+    with ShardWriter(root, {"kind": "toy", "views": ["exterior", "wrist"]}, episodes_per_shard=8) as writer:
+        for i in range(16):
+            ep = _episode(i, 12, 64, rng)
+            frames = np.concatenate([ep.frames, ep.frames[:, :, ::-1]], axis=1)  # (L+1, 128, 64, 3)
+            writer.add(Episode(id=ep.id, frames=frames, states=ep.states, actions=ep.actions, meta=ep.meta))
+    return root

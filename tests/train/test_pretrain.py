@@ -56,3 +56,8 @@ def test_dynamics_head_fits_the_encoder_and_bad_names_are_refused() -> None:
         _cfg(dynamics_predictor="huge")
     with pytest.raises(ValueError, match="num_frames must be >= 2"):
         _cfg(num_frames=1)
+
+
+def test_pretrain_on_two_views_shows_each_clip_one_view(toy_two_view_data, tmp_path) -> None:
+    run = pretrain_encoder(_cfg(steps=2), toy_two_view_data, tmp_path, device="cpu", progress=False)
+    assert run["target_encoder"].config.img_size == 64  # the views' size, not the stacked frame's height

@@ -57,3 +57,16 @@ def test_trained_predictor_beats_copying_the_last_frame(toy_data, tmp_path) -> N
     assert len(held_eps) and not set(train_eps) & set(held_eps)
     errors = prediction_error_by_horizon(out["predictor"], data, latents, train_eps, horizons=3)
     assert np.all(np.array(errors["model"]) < np.array(errors["copy_last"]))
+
+
+def test_two_view_data_trains_a_two_view_predictor(toy_two_view_data, tmp_path) -> None:
+    data = load_trajectories(toy_two_view_data)
+    enc = _encoder()
+    latents = latents_for(data, enc, tmp_path / "latents.pt", progress=False)
+    assert data.views == 2 and latents.shape[1] == 128  # both views' 64 tokens, view-major
+    run = train_predictor(_cfg(steps=2), toy_two_view_data, enc, tmp_path / "run", device="cpu",
+                          progress=False)
+    assert run["predictor"].config.views == 2
+    _, held = split_episodes(data, 4)
+    errors = prediction_error_by_horizon(run["predictor"], data, latents, held, horizons=2)
+    assert len(errors["model"]) == 2 and all(np.isfinite(errors["model"]))
