@@ -368,6 +368,9 @@ def save_model(model: VisionTransformer | ACPredictor, path: str | Path, *, data
 
 def read_card(path: str | Path) -> dict:
     """The model card beside `path`, after checking the safetensors file's sha256 against it."""
+    if Path(path).suffix not in (".safetensors", ".json"):
+        raise CheckpointError(f"{path} is not one of our checkpoints: those are .safetensors files with a "
+                              ".json model card beside them (a reference .pt loads with model=reference)")
     path, card_file = Path(path).with_suffix(".safetensors"), card_path(path)
     if not card_file.is_file():
         raise CheckpointError(f"no model card {card_file} beside {path}")

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import subprocess
+import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from ami_robot.checkpoints import SHIPPED_DIR
-from ami_robot.envs import TASK_SPECS
-from ami_robot.planners import PlannerConfig, make_config
+from ami_robot.envs import TASK_SPECS, ArmEnv
+from ami_robot.planners import PLANNERS, PlannerConfig
 from ami_robot.weights import CheckpointError, sha256_file
 from ami_robot.world_model import WorldModel
 
@@ -46,19 +47,43 @@ def to_dict(cfg: Any) -> Any:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
+def env_kwargs(env_cfg: Any) -> dict[str, Any]:
+    """The `env` node as ArmEnv keyword arguments; a key ArmEnv does not take is refused by name
+    (it would fail only when the first environment is made, as a TypeError)."""
+    kwargs = dict(to_dict(env_cfg) or {})
+    valid = [p for p in inspect.signature(ArmEnv.__init__).parameters if p not in ("self", "render_mode")]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise AppError(f"unknown key(s) {', '.join(f'env.{k}' for k in unknown)}; the env takes "
+                       f"{', '.join(f'env.{k}' for k in valid)}")
+    return kwargs
+
+
 def check_task(task: str) -> str:
     if task not in TASK_SPECS:
         raise AppError(f"unknown task {task!r}; choose from {', '.join(TASK_SPECS)}")
     return task
 
 
+# The keys each `model` kind reads (conf/model/*.yaml); any other key is a typo, refused.
+MODEL_KEYS = {"checkpoint": ("kind", "path", "device"),
+              "random": ("kind", "encoder", "predictor", "seed", "device"),
+              "reference": ("kind", "path", "encoder", "predictor", "device")}
+
+
 def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel, dict[str, Any]]:
     """The world model a `model` config group option describes, and a description for records."""
     cfg = to_dict(model_cfg)
+    kind = cfg.get("kind")
+    unknown = sorted(set(cfg) - set(MODEL_KEYS.get(kind, cfg)))
+    if unknown:
+        raise AppError(f"unknown key(s) {', '.join(f'model.{k}' for k in unknown)} for model kind {kind!r}; "
+                       f"it reads {', '.join(f'model.{k}' for k in MODEL_KEYS[kind])}")
+    if kind == "random" and (isinstance(cfg.get("seed", 0), bool) or not isinstance(cfg.get("seed", 0), int)):
+        raise AppError(f"model.seed must be an integer, got model.seed={cfg['seed']!r}")
     device = cfg.get("device", "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise AppError("model.device=cuda but no CUDA device is visible; use model.device=cpu")
-    kind = cfg.get("kind")
     try:
         if kind == "checkpoint":
             folder = Path(cfg["path"]) if cfg.get("path") else shipped_checkpoint_dir()
@@ -83,12 +108,13 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel, dict[str, Any]
 
 
 def build_planner(planner_cfg: DictConfig) -> PlannerConfig:
+    """The planner config a `planner` node describes, type-checked field by field (a value of the
+    wrong type names its field, an unknown field lists the valid ones)."""
     cfg = dict(to_dict(planner_cfg))
     name = cfg.pop("name", None)
-    try:
-        return make_config(name, **cfg)
-    except (TypeError, ValueError) as exc:
-        raise AppError(f"bad planner config: {exc}") from None
+    if name not in PLANNERS:
+        raise AppError(f"bad planner config: unknown planner {name!r}; choose from {sorted(PLANNERS)}")
+    return build_dataclass(PLANNERS[name][0], cfg, "planner config")
 
 
 def policy_factory(
@@ -182,8 +208,39 @@ def build_dataclass(cls: type, values: Any, where: str = "") -> Any:
         node = OmegaConf.select(schema, parent) if parent else schema
         inside = ".".join(k for k in (where, parent) if k) or cls.__name__
         raise AppError(f"unknown key(s) {[key]} in {inside}; valid: {sorted(node)}") from None
-    except (OmegaConfBaseException, TypeError, ValueError) as exc:  # wrong types, missing values
+    except OmegaConfBaseException as exc:  # a wrong type or a missing value: name the field
+        key = getattr(exc, "full_key", None)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        field_name = f" setting {key}" if key else ""
+        expected = _expected(cls, key) if key else None
+        allowed = f"; it takes {expected}" if expected else ""
+        raise AppError(f"bad {where or cls.__name__}{field_name}: {first}{allowed}") from None
+    except (TypeError, ValueError) as exc:  # __post_init__: a value out of its range
         raise AppError(f"bad {where or cls.__name__}: {exc}") from None
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _expected(cls: type, key: str) -> str | None:
+    """What the dataclass field at dotted `key` takes, in words (None when it cannot tell)."""
+    hint: Any = cls
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(hint):
+            return None
+        hints = typing.get_type_hints(hint)
+        if part not in hints:
+            return None
+        hint = hints[part]
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        options = [o for o in typing.get_args(hint) if o is not type(None)] if union else [hint]
+        hint = options[0] if len(options) == 1 else hint
+    if typing.get_origin(hint) is tuple:
+        inner = _TYPE_WORDS.get(typing.get_args(hint)[0], "values") if typing.get_args(hint) else "values"
+        return f"a list of {inner.removeprefix('an ').removeprefix('a ')}s in brackets, e.g. [..]"
+    word = _TYPE_WORDS.get(hint)
+    nullable = "null or " if "None" in str(typing.get_type_hints(cls).get(key, "")) else ""
+    return f"{nullable}{word}" if word else None
 
 
 def _clear_given_dicts(schema: DictConfig, values: dict[str, Any]) -> None:

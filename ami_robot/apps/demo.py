@@ -6,27 +6,36 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ami_robot.apps.common import (
+    AppError,
     build_planner,
     build_world_model,
-    check_task,
+    env_kwargs,
     output_dir,
     policy_factory,
     to_dict,
 )
+from ami_robot.apps.schemas import DemoArgs, app_args
 from ami_robot.episodes import run_episodes
-from ami_robot.evaluation import EpisodeLog, markdown_table, summarize
+from ami_robot.evaluation import EpisodeLog, ResumeMismatchError, markdown_table, summarize
+from ami_robot.runlock import RunLockedError
 
 
 def run(cfg: DictConfig) -> None:
+    args = app_args(cfg, DemoArgs, "demo")
+    env = env_kwargs(cfg.env)
     out = output_dir()
-    task = check_task(cfg.task)
     world_model, record = build_world_model(cfg.model)
     planner = build_planner(cfg.planner)
     factory = policy_factory(cfg.policy, lambda: world_model, planner)
-    seeds = list(range(cfg.seed_start, cfg.seed_start + cfg.episodes))
+    seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     log = EpisodeLog(out / "episodes.jsonl", {"demo": to_dict(cfg), "model": record})
-    records = run_episodes(task, seeds, factory, log, method=cfg.method, env_kwargs=to_dict(cfg.env),
-                           batch_size=cfg.batch_size, video_dir=out / "videos")
+    try:
+        log.open()
+    except (ResumeMismatchError, RunLockedError) as exc:
+        raise AppError(str(exc)) from None
+    records = run_episodes(args.task, seeds, factory, log, method=args.method, env_kwargs=env,
+                           batch_size=args.batch_size, video_dir=out / "videos")
+    log.close()
     seconds = [s for r in records for s in r.get("plan_seconds", [])]
     print(markdown_table(summarize(records)))
     for r in records:
@@ -34,5 +43,5 @@ def run(cfg: DictConfig) -> None:
               f"object {100 * r['final_distance']:.1f} cm from its goal")
     if seconds:
         print(f"median planning time: {np.median(seconds):.3f} s per action "
-              f"({cfg.batch_size} episodes planned per batch)")
+              f"({args.batch_size} episodes planned per batch)")
     print(f"videos (camera view | goal) in {out / 'videos'}")

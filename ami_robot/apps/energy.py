@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ami_robot.apps.common import build_world_model, check_task, output_dir, to_dict, write_json
+from ami_robot.apps.common import build_world_model, env_kwargs, output_dir, write_json
+from ami_robot.apps.schemas import EnergyArgs, app_args
 from ami_robot.episodes import make_env
 
 
@@ -24,19 +25,20 @@ def _grid(radius: float, points: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(cfg: DictConfig) -> None:
+    args = app_args(cfg, EnergyArgs, "energy")
+    env_args = env_kwargs(cfg.env)
     out = output_dir()
-    task = check_task(cfg.task)
     world_model, record = build_world_model(cfg.model)
-    env = make_env(task, **to_dict(cfg.env))
-    obs, _ = env.reset(seed=cfg.seed)
+    env = make_env(args.task, **env_args)
+    obs, _ = env.reset(seed=args.seed)
     base = env.unwrapped
     true_action = np.zeros(7, np.float32)
-    true_action[:2] = cfg.true_action
+    true_action[:2] = args.true_action
     snapshot = base.get_sim_state()
     goal_obs, *_ = env.step(true_action)
     base.set_sim_state(snapshot)
 
-    axis, xy = _grid(cfg.radius, cfg.points)
+    axis, xy = _grid(args.radius, args.points)
     actions = np.zeros((len(xy), 1, 7), np.float32)
     actions[:, 0, :2] = xy
     z = world_model.encode(obs["pixels"][None])  # (1, N, D)
@@ -44,9 +46,9 @@ def run(cfg: DictConfig) -> None:
     state = torch.as_tensor(obs["state"][None, None])
     cost = world_model.planning_cost(z[:, None], state, z_goal, horizon=1)
     with torch.no_grad():
-        energy = cost(torch.as_tensor(actions)).cpu().numpy().reshape(cfg.points, cfg.points)
+        energy = cost(torch.as_tensor(actions)).cpu().numpy().reshape(args.points, args.points)
     maps = {"model": energy}
-    if cfg.true_frames:
+    if args.true_frames:
         frames = []
         for a in actions[:, 0]:
             base.set_sim_state(snapshot)
@@ -55,21 +57,21 @@ def run(cfg: DictConfig) -> None:
         base.set_sim_state(snapshot)
         with torch.no_grad():
             z_true = world_model.encode(np.stack(frames))
-            maps["simulator_frames"] = world_model.energy(z_true, z_goal).cpu().numpy().reshape(cfg.points,
-                                                                                                cfg.points)
+            maps["simulator_frames"] = world_model.energy(z_true, z_goal).cpu().numpy().reshape(args.points,
+                                                                                                args.points)
     env.close()
-    result = {"true_action_xy": list(map(float, cfg.true_action)), "model": record}
+    result = {"true_action_xy": list(map(float, args.true_action)), "model": record}
     for name, grid in maps.items():
         i = int(np.argmin(grid))
         best = xy[i]
         result[name] = {"argmin_xy": best.tolist(),
-                        "argmin_error_m": float(np.linalg.norm(best - np.asarray(cfg.true_action)))}
-    _plot(out / "energy.png", axis, maps, np.asarray(cfg.true_action))
+                        "argmin_error_m": float(np.linalg.norm(best - np.asarray(args.true_action)))}
+    _plot(out / "energy.png", axis, maps, np.asarray(args.true_action))
     write_json(out / "energy.json", result)
     for name in maps:
         print(f"{name}: minimum at (dx, dy) = ({result[name]['argmin_xy'][0]:+.3f}, "
               f"{result[name]['argmin_xy'][1]:+.3f}) m, {100 * result[name]['argmin_error_m']:.1f} cm "
-              f"from the true action ({cfg.true_action[0]:+.3f}, {cfg.true_action[1]:+.3f})")
+              f"from the true action ({args.true_action[0]:+.3f}, {args.true_action[1]:+.3f})")
     print(f"plot {out / 'energy.png'}")
 
 

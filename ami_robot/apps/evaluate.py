@@ -11,30 +11,24 @@ from ami_robot.apps.common import (
     AppError,
     build_planner,
     build_world_model,
-    check_task,
+    env_kwargs,
     machine_record,
     output_dir,
     policy_factory,
     to_dict,
     write_json,
 )
+from ami_robot.apps.schemas import BenchArgs, EpisodesArgs, EvalArgs, app_args
 from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog, ResumeMismatchError, markdown_table, summarize
+from ami_robot.runlock import RunLockedError
 
 
-def _seeds(cfg: DictConfig) -> list[int]:
-    if cfg.seed_start < 10_000 and not cfg.get("allow_training_seeds", False):
-        raise AppError(f"seed_start={cfg.seed_start} lies in the training split (seeds < 10,000); "
-                       "published numbers use seeds >= 10,000 (set allow_training_seeds=true to debug)")
-    if cfg.episodes < 1:
-        raise AppError(f"episodes must be >= 1, got {cfg.episodes}")
-    return list(range(cfg.seed_start, cfg.seed_start + cfg.episodes))
-
-
-def _run(cfg: DictConfig, policies: dict[str, Any], title: str) -> dict[str, Any]:
+def _run(cfg: DictConfig, args: EpisodesArgs, policies: dict[str, Any], title: str) -> dict[str, Any]:
+    env = env_kwargs(cfg.env)
     out = output_dir()
-    tasks = [check_task(t) for t in cfg.tasks]
-    seeds = _seeds(cfg)
+    tasks = list(args.tasks)
+    seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     planner = build_planner(cfg.planner)
     built: dict[str, Any] = {}
 
@@ -52,14 +46,15 @@ def _run(cfg: DictConfig, policies: dict[str, Any], title: str) -> dict[str, Any
     log = EpisodeLog(out / "episodes.jsonl", run_config)
     try:
         log.open()
-    except ResumeMismatchError as exc:
+    except (ResumeMismatchError, RunLockedError) as exc:
         raise AppError(str(exc)) from None
     records = []
     for name, factory in factories.items():
         for task in tasks:
-            records += run_episodes(task, seeds, factory, log, method=name, env_kwargs=to_dict(cfg.env),
-                                    batch_size=cfg.batch_size,
-                                    video_dir=out / "videos" if cfg.get("video") else None)
+            records += run_episodes(task, seeds, factory, log, method=name, env_kwargs=env,
+                                    batch_size=args.batch_size,
+                                    video_dir=out / "videos" if args.video else None)
+    log.close()
     summary = summarize(records)
     table = markdown_table(summary)
     write_json(out / "summary.json", {"summary": summary, "config": run_config, "machine": machine_record()})
@@ -71,17 +66,19 @@ def _run(cfg: DictConfig, policies: dict[str, Any], title: str) -> dict[str, Any
 
 def run_eval(cfg: DictConfig) -> None:
     """The evaluation protocol (EVAL_PROTOCOL.md) for one policy."""
-    _run(cfg, {cfg.method: cfg.policy}, title="ami-robot eval")
+    args = app_args(cfg, EvalArgs, "eval")
+    _run(cfg, args, {args.method: cfg.policy}, title="ami-robot eval")
 
 
 def run_bench(cfg: DictConfig) -> None:
     """Several policies on the same seeds; a table and a bar chart of success with intervals."""
-    chosen = list(cfg.methods) if cfg.get("methods") else list(cfg.policies)
+    args = app_args(cfg, BenchArgs, "bench")
+    chosen = list(args.methods) if args.methods else list(cfg.policies)
     unknown = [m for m in chosen if m not in cfg.policies]
     if unknown:
         raise AppError(f"unknown method(s) {unknown}; choose from {list(cfg.policies)}")
     policies = {name: cfg.policies[name] for name in chosen}
-    summary = _run(cfg, policies, title="ami-robot bench")
+    summary = _run(cfg, args, policies, title="ami-robot bench")
     _bar_chart(summary, output_dir() / "bench.png")
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from ami_robot.agent import GoalSchedule
-from ami_robot.apps.common import AppError, build_planner, build_world_model, check_task, output_dir, to_dict
+from ami_robot.apps.common import AppError, build_planner, build_world_model, env_kwargs, output_dir
+from ami_robot.apps.schemas import PlanArgs, app_args
 from ami_robot.envs import TASK_SPECS
 from ami_robot.episodes import make_env
 from ami_robot.policies.latent import LatentMPC
@@ -18,6 +19,9 @@ from ami_robot.policies.latent import LatentMPC
 def load_goal_image(path: str | Path) -> np.ndarray:
     """A goal image as uint8 (H, W, 3); any size (the world model crops and resizes it)."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise AppError(f"goal image {path} is a directory, not an image file; pass goal=PATH to a PNG or "
+                       f"JPEG file (e.g. goal={path / 'goal.png'})")
     if not path.is_file():
         raise AppError(f"goal image {path} does not exist; pass goal=PATH to a PNG or JPEG file")
     try:
@@ -45,21 +49,24 @@ def _describe(image: np.ndarray, size: int) -> str:
 
 
 def run(cfg: DictConfig) -> None:
+    args = app_args(cfg, PlanArgs, "plan")
+    env_args = env_kwargs(cfg.env)
+    planner = build_planner(cfg.planner)
     out = output_dir()
-    task = check_task(cfg.task)
-    paths = list(cfg.goal) if isinstance(cfg.goal, ListConfig) else [cfg.goal]
+    task = args.task
+    paths = args.goals
     goals = [load_goal_image(p) for p in paths]
     world_model, _ = build_world_model(cfg.model)
     for p, g in zip(paths, goals, strict=True):
         print(f"goal {p}: {_describe(g, world_model.image_size)}")
-    budgets = list(cfg.budgets) if cfg.budgets else [4] * (len(goals) - 1)
+    budgets = list(args.budgets) if args.budgets else [4] * (len(goals) - 1)
     if len(budgets) < len(goals) - 1:
         raise AppError(f"{len(goals)} goal images need {len(goals) - 1} step budgets (budgets=[...]), "
                        f"got {len(budgets)}")
-    steps = cfg.steps or TASK_SPECS[task].budget
-    env = make_env(task, **to_dict(cfg.env))
-    policy = LatentMPC(world_model, build_planner(cfg.planner), energy=cfg.energy, seed=cfg.seed)
-    obs, info = env.reset(seed=cfg.seed)
+    steps = TASK_SPECS[task].budget if args.steps is None else args.steps
+    env = make_env(task, **env_args)
+    policy = LatentMPC(world_model, planner, energy=args.energy, seed=args.seed)
+    obs, info = env.reset(seed=args.seed)
     policy.reset_batch([obs], [info], schedules=[GoalSchedule(goals, budgets=budgets[: len(goals) - 1])])
     frames, goal_index = [obs["pixels"]], []
     for _ in range(steps):

@@ -12,6 +12,15 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from ami_robot.apps.common import AppError, build_dataclass, build_world_model, output_dir, structured
+from ami_robot.apps.schemas import (
+    CollectArgs,
+    LocatorArgs,
+    MemoryArgs,
+    ReproduceArgs,
+    TrainEncoderArgs,
+    TrainPredictorArgs,
+    app_args,
+)
 from ami_robot.data.collection import CollectConfig, collect
 from ami_robot.data.shards import ShardError
 from ami_robot.train.locator import LocatorTrainConfig, build_locator
@@ -29,6 +38,7 @@ for _name, _cls in _SCHEMAS.items():
 
 
 def run_collect(cfg: DictConfig) -> None:
+    app_args(cfg, CollectArgs, "collect")
     config = build_dataclass(CollectConfig, cfg.collect, "collect")
     stats = collect(config, progress=True)
     print(f"{stats.collected} episodes collected ({stats.already} already there), {stats.frames} frames "
@@ -36,10 +46,12 @@ def run_collect(cfg: DictConfig) -> None:
 
 
 def run_train_encoder(cfg: DictConfig) -> None:
-    out = Path(cfg.out_dir) if cfg.out_dir else output_dir()
+    args = app_args(cfg, TrainEncoderArgs, "train-encoder")
+    out = Path(args.out_dir) if args.out_dir else output_dir()
     config = build_dataclass(PretrainConfig, cfg.pretrain, "pretrain")
     with _strict_data_errors():
-        result = pretrain_encoder(config, cfg.data_dir, out, device=cfg.device, strict_data=cfg.strict_data)
+        result = pretrain_encoder(config, args.data_dir, out, device=args.device,
+                                  strict_data=args.strict_data)
     path = save_model(result["target_encoder"], out / "encoder.safetensors", data=result["data"],
                       training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1)})
     _report_skipped(result["data"])
@@ -47,15 +59,16 @@ def run_train_encoder(cfg: DictConfig) -> None:
 
 
 def run_train_predictor(cfg: DictConfig) -> None:
-    out = Path(cfg.out_dir) if cfg.out_dir else output_dir()
+    args = app_args(cfg, TrainPredictorArgs, "train-predictor")
+    out = Path(args.out_dir) if args.out_dir else output_dir()
     config = build_dataclass(PredictorTrainConfig, cfg.predictor, "predictor")
     try:
-        encoder, _ = load_ours(cfg.encoder, "encoder")
+        encoder, _ = load_ours(args.encoder, "encoder")
     except (CheckpointError, FileNotFoundError) as exc:
-        raise AppError(f"cannot load the encoder {cfg.encoder}: {exc}") from None
+        raise AppError(f"cannot load the encoder {args.encoder}: {exc}") from None
     with _strict_data_errors():
-        result = train_predictor(config, cfg.data_dir, encoder, out, device=cfg.device,
-                                 strict_data=cfg.strict_data)
+        result = train_predictor(config, args.data_dir, encoder, out, device=args.device,
+                                 strict_data=args.strict_data)
     path = save_model(result["predictor"], out / "predictor.safetensors", data=result["data"],
                       training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1)})
     _report_skipped(result["data"])
@@ -81,6 +94,7 @@ def _report_skipped(usage: dict[str, Any]) -> None:
 
 
 def run_reproduce(cfg: DictConfig) -> None:
+    app_args(cfg, ReproduceArgs, "reproduce")
     config = build_dataclass(ReproduceConfig, cfg.reproduce, "reproduce")
     with _strict_data_errors("reproduce.strict_data"):
         stages = reproduce(config, progress=True)
@@ -105,6 +119,7 @@ def _model_and_output(cfg: DictConfig, name: str) -> tuple[Any, dict[str, Any], 
 
 
 def run_memory(cfg: DictConfig) -> None:
+    app_args(cfg, MemoryArgs, "memory")
     data_dir = Path(cfg.data_dir)
     if not (data_dir / "manifest.json").is_file():
         raise AppError(f"no training shards at {data_dir} (no manifest.json); collect them with "
@@ -115,6 +130,7 @@ def run_memory(cfg: DictConfig) -> None:
 
 
 def run_locator(cfg: DictConfig) -> None:
+    app_args(cfg, LocatorArgs, "locator")
     for name in ("data_dir", "val_dir"):
         if not (Path(cfg[name]) / "manifest.json").is_file():
             raise AppError(f"no shards at {cfg[name]} (no manifest.json); collect them with "
