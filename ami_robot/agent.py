@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from ami_robot.envs import VIEWS, stack_views
 from ami_robot.planners import CEMConfig, CostFn, PlannerConfig, plan, shift_plan
 
 WARM_STARTS = ("zero", "repeat", "none")  # shift_plan's fills, or no warm start
@@ -122,10 +123,22 @@ def batch_cost_fn(model: CostModel, obs: Sequence[dict], goals: Sequence[Any], h
     return cost
 
 
+def observed_frames(frames: dict[str, Any], views: Sequence[str], prefix: str = "") -> Any:
+    """The frames a world model of these views reads from an observation or reset info (prefix
+    "goal_" or "subgoal_"): one view's as they are, several stacked top to bottom (envs.stack_views)."""
+    try:
+        return stack_views(frames, views, prefix)
+    except KeyError as missing:
+        raise ValueError(f"the world model reads the camera views {tuple(views)}, but there is no {missing}: "
+                         f"make the environment with views={tuple(views)}") from None
+
+
 class LatentCostModel:
     """The V-JEPA 2-AC energy: the distance (`metric`, L1 as released) between the predicted latent
     of the last planned step and the goal image's latent, predicted by a `WorldModel` from the
     current frame and state. Context is the current frame only (C = 1, as the paper plans).
+    A world model of several views reads each observation's `views` stacked; goal images come
+    stacked the same way.
     """
 
     def __init__(self, world_model: Any, metric: str = "l1") -> None:
@@ -135,6 +148,11 @@ class LatentCostModel:
     @property
     def device(self) -> torch.device:
         return next(self.world_model.parameters()).device
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """The camera views the world model reads, in its order (exterior first)."""
+        return VIEWS[: getattr(self.world_model, "views", 1)]
 
     @torch.no_grad()
     def encode_goal(self, goal_pixels: np.ndarray) -> torch.Tensor:
@@ -147,7 +165,8 @@ class LatentCostModel:
     def batch_cost_fn(self, obs: Sequence[dict], goals: Sequence[torch.Tensor], horizon: int) -> CostFn:
         """Encode the E current frames once; the returned cost shares their (cached) context."""
         with torch.no_grad():
-            frames = _frames(np.stack([o["pixels"] for o in obs]), self.device)  # (E, H, W, 3)
+            frames = np.stack([observed_frames(o, self.views) for o in obs])  # (E, V*S, S, 3)
+            frames = _frames(frames, self.device)
             z = self.world_model.encode(frames)  # (E, N, D)
         states = torch.as_tensor(np.stack([o["state"] for o in obs]).astype(np.float32), device=self.device)
         return self.world_model.planning_cost(z[:, None], states[:, None], torch.cat(list(goals)), horizon,

@@ -13,29 +13,39 @@ from typing import Any
 import numpy as np
 import torch
 
-from ami_robot.agent import GoalSchedule, LatentCostModel, MPCAgent
+from ami_robot.agent import GoalSchedule, LatentCostModel, MPCAgent, observed_frames
 from ami_robot.planners import PlannerConfig, make_config
 from ami_robot.world_model import WorldModel
 
 GOAL_MODES = ("final", "subgoals")
 
 
-def goal_images(info: dict[str, Any], goals: str) -> list[np.ndarray]:
-    """The goal images an episode's reset info offers. final: the final goal image alone.
-    subgoals: the env's sub-goal images (PickPlace: grasped, above the target, placed), the final
-    image last; envs without sub-goals give the final goal alone."""
+def goal_images(info: dict[str, Any], goals: str, views: Sequence[str] = ("exterior",)) -> list[np.ndarray]:
+    """The goal images an episode's reset info offers, of the camera `views` (stacked when several).
+    final: the final goal image alone. subgoals: the env's sub-goal images (e.g. PickPlace: grasped,
+    above the target, placed; Grasp: over, around and closed on the object), then the final image;
+    envs without sub-goals give the final goal alone. A sub-goal taken when the expert finished
+    (PickPlace's placed) is the final moment itself: the final image stands in its place."""
     if goals not in GOAL_MODES:
         raise ValueError(f"goals must be one of {GOAL_MODES}, got {goals!r}")
-    subgoals = info.get("subgoal_pixels") or []
-    if goals == "final" or not subgoals:
-        return [info["goal_pixels"]]
-    return list(subgoals[:-1]) + [info["goal_pixels"]]  # the final image is the last sub-goal
+    final = observed_frames(info, views, "goal_")
+    if goals == "final" or not info.get("subgoal_pixels"):
+        return [final]
+    subgoals = observed_frames(info, views, "subgoal_")
+    steps, end = info.get("subgoal_steps"), info.get("expert_steps")
+    if steps is None or end is None:  # an info that does not say when: the last is the final moment
+        return [*subgoals[:-1], final]
+    return [*(g for g, step in zip(subgoals, steps, strict=True) if step < end), final]
 
 
-def goal_schedule(info: dict[str, Any], goals: str, budgets: Sequence[int]) -> GoalSchedule:
-    """`goal_images` as a schedule: `budgets` steps for each image but the last, which keeps the rest."""
-    images = goal_images(info, goals)
-    return GoalSchedule(images, budgets=tuple(budgets)[: len(images) - 1])
+def goal_schedule(info: dict[str, Any], goals: str, budgets: Sequence[int],
+                  views: Sequence[str] = ("exterior",)) -> GoalSchedule:
+    """`goal_images` as a schedule: `budgets` steps for each image but the last, which keeps the rest
+    (more sub-goals than budgets: the last budget again for each)."""
+    images = goal_images(info, goals, views)
+    budgets = tuple(budgets)
+    budgets += budgets[-1:] * (len(images) - 1 - len(budgets))
+    return GoalSchedule(images, budgets=budgets[: len(images) - 1])
 
 
 class LatentMPC:
@@ -50,7 +60,8 @@ class LatentMPC:
                  energy: str = "l1", warm_start: str = "zero", seed: int = 0) -> None:
         if isinstance(planner, dict):
             planner = make_config(**planner)
-        goal_images({"goal_pixels": None}, goals)  # validates `goals` early
+        if goals not in GOAL_MODES:
+            raise ValueError(f"goals must be one of {GOAL_MODES}, got {goals!r}")
         self.world_model = world_model
         self.agent = MPCAgent(LatentCostModel(world_model, metric=energy), planner, warm_start=warm_start,
                               seed=seed)
@@ -85,7 +96,8 @@ class LatentMPC:
                     schedules: Sequence[GoalSchedule] | None = None) -> None:
         """Start E episodes; goals from each reset info (by `goals`), or the given schedules."""
         if schedules is None:
-            schedules = [goal_schedule(info, self.goals, self.subgoal_budgets) for info in infos]
+            views = self.agent.model.views
+            schedules = [goal_schedule(info, self.goals, self.subgoal_budgets, views) for info in infos]
         self.agent.reset_batch(schedules, seeds)
 
     @torch.no_grad()
