@@ -19,7 +19,8 @@ def test_wheel_contents_and_import(tmp_path) -> None:
     for required in ("ami_robot/envs/assets/scene.xml", "ami_robot/envs/assets/panda.xml",
                      "ami_robot/planners/cem.py", "ami_robot/conf/eval.yaml",
                      "ami_robot/conf/planner/cem.yaml", "ami_robot/conf/hydra/launcher/slurm.yaml",
-                     "ami_robot/apps/__init__.py"):
+                     "ami_robot/apps/__init__.py", "ami_robot/policies/latent.py",
+                     "ami_robot/policies/retrieval/policy.py", "ami_robot/models/locator.py"):
         assert required in names, f"{required} missing from the wheel"
     shipped = sorted(p.name for p in (ROOT / "checkpoints").glob("*.safetensors"))
     assert all(f"ami_robot/checkpoints/{name}" in names for name in shipped)
