@@ -11,8 +11,12 @@ Registered ids (max_episode_steps = the EVAL_PROTOCOL.md budget of each task):
 
 import os
 
+from ami_robot.envs.gl_setup import preload_private_llvms
+
 # Headless rendering: EGL unless the user chose otherwise. Must happen before mujoco is imported.
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Before mujoco too: triton's LLVM must load before any OpenGL library brings Mesa's (gl_setup.py).
+preload_private_llvms()
 
 from gymnasium.envs.registration import register, registry  # noqa: E402
 

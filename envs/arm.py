@@ -17,7 +17,6 @@ import numpy as np
 from gymnasium import spaces
 
 from ami_robot.envs.experts import Goal, TaskScript
-from ami_robot.envs.gl_setup import prepare_first_context
 from ami_robot.envs.randomization import (
     AppearanceWriter,
     EpisodeSample,
@@ -80,7 +79,6 @@ def _new_renderer(model: mujoco.MjModel, size: int) -> mujoco.Renderer:
     """A renderer, refusing (instead of hanging) in a child forked after its parent rendered."""
     if not _RENDERING_PID:
         _use_egl_if_headless()
-        prepare_first_context()  # before Mesa's libLLVM enters the global symbol scope (gl_setup.py)
     if _RENDERING_PID and _RENDERING_PID[0] != os.getpid():
         raise RuntimeError(
             "this process was forked after its parent created an OpenGL (EGL) context, which deadlocks; "
