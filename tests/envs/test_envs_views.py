@@ -93,7 +93,8 @@ def test_grasp_subgoal_states_open_then_close(make_env) -> None:
 
 
 def test_finer_pickplace_subgoals_and_bad_names(make_env) -> None:
-    env = make_env("PickPlace", subgoals=("around", "closed", "grasped", "above_target", "released", "placed"))
+    finer = ("around", "closed", "grasped", "above_target", "released", "placed")
+    env = make_env("PickPlace", subgoals=finer)
     _, info = env.reset(seed=20003)
     assert len(info["subgoal_pixels"]) == 6
     with pytest.raises(ValueError, match="sub-goals must be distinct names among"):
