@@ -2,6 +2,7 @@
 
     python benchmarks/bench_expert_energy.py                       # all tasks, 8 held-out seeds each
     python benchmarks/bench_expert_energy.py --tasks Grasp --seeds 20 --json out.json
+    python benchmarks/bench_expert_energy.py --views exterior wrist --subgoals --seed-start 20000
 
 For each held-out episode the scripted expert solves the task while we record, at every step,
 the energy (latent L1, as the planner uses it) between the goal image and
@@ -20,11 +21,19 @@ Read per task (medians over episodes):
 - real / one_step / open_loop at the closest step. real near 0: the goal image is reachable in
   the latent; open_loop far above it: the predictor cannot imagine the whole path, so a longer
   horizon would not see the way over the barrier either.
+
+--views exterior wrist reads both cameras (a two-view checkpoint; or, for the real-frame columns
+only, the encoder of a one-view checkpoint applied to each view, the predictor columns then left
+out). --subgoals also follows sub-goal images in order, every moment the task's expert marks
+(`subgoal_events`, the finest the env offers): the path from one sub-goal's moment to the next is
+scored against that sub-goal, and "sub-goal barrier" is the largest barrier of any such stretch
+(about 0: a greedy planner can follow the sub-goals all the way).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import gymnasium as gym
@@ -33,7 +42,8 @@ import torch
 
 import ami_robot.envs  # noqa: F401  (registers the tasks)
 from ami_robot.apps.common import shipped_checkpoint_dir
-from ami_robot.envs import TASK_SPECS, ScriptedExpert
+from ami_robot.envs import ENV_CLASSES, TASK_SPECS, ScriptedExpert, stack_views
+from ami_robot.models import ACPredictor
 from ami_robot.world_model import WorldModel
 
 INVISIBLE = 0.02  # latent L1 change below which a step is "not seen"
@@ -45,14 +55,15 @@ Frames = list[np.ndarray]
 def expert_path(env: gym.Env, seed: int) -> tuple[dict, Frames, Frames, Frames, bool]:
     """Reset with `seed` and let the expert act until its script ends (or the budget runs out)."""
     obs, info = env.reset(seed=seed)
+    views = env.unwrapped.views
     expert = ScriptedExpert(env)
     expert.reset()
-    frames, states, actions = [obs["pixels"]], [obs["state"]], []
+    frames, states, actions = [stack_views(obs, views)], [obs["state"]], []
     success = False
     for _ in range(TASK_SPECS[env.unwrapped.task_name].budget):
         action = expert.act(obs)
         obs, _, _, _, step_info = env.step(action)
-        frames.append(obs["pixels"])
+        frames.append(stack_views(obs, views))
         states.append(obs["state"])
         actions.append(np.asarray(action, np.float32))
         success = bool(step_info["success"])
@@ -63,14 +74,16 @@ def expert_path(env: gym.Env, seed: int) -> tuple[dict, Frames, Frames, Frames, 
 
 @torch.no_grad()
 def energies(wm: WorldModel, goal: np.ndarray, frames: list[np.ndarray], states: list[np.ndarray],
-             actions: list[np.ndarray]) -> dict[str, np.ndarray]:
+             actions: list[np.ndarray], predict: bool = True) -> dict[str, np.ndarray]:
     z_goal = wm.encode(goal[None])  # (1, N, D)
     z = wm.encode(np.stack(frames))  # (T+1, N, D)
+    change = (z[1:] - z[:-1]).abs().mean(dim=(-2, -1))  # (T,)
+    if not predict:
+        return {"real": wm.energy(z, z_goal).numpy(), "change": change.numpy()}
     s = torch.as_tensor(np.stack(states))  # (T+1, 7)
     a = torch.as_tensor(np.stack(actions))  # (T, 7)
     one_step = wm.rollout(z[:-1, None], s[:-1, None], a[:, None])[:, 0]  # (T, N, D)
     open_loop = wm.rollout(z[:1, None], s[:1, None], a[None])[0]  # (T, N, D)
-    change = (z[1:] - z[:-1]).abs().mean(dim=(-2, -1))  # (T,)
     return {"real": wm.energy(z, z_goal).numpy(), "one_step": wm.energy(one_step, z_goal).numpy(),
             "open_loop": wm.energy(open_loop, z_goal).numpy(), "change": change.numpy()}
 
@@ -80,29 +93,66 @@ def barrier(e: np.ndarray) -> float:
     return float(np.max(e - np.minimum.accumulate(e)))
 
 
+@torch.no_grad()
+def subgoal_barrier(wm: WorldModel, info: dict, frames: list[np.ndarray], views: tuple[str, ...]) -> float:
+    """The largest barrier on the way from each sub-goal's moment to the next, against that sub-goal
+    (the last stretch, to the end of the path, against the final goal image)."""
+    subgoals = stack_views(info, views, "subgoal_") if info.get("subgoal_pixels") else []
+    goals = [*subgoals, stack_views(info, views, "goal_")]
+    ends = [*info.get("subgoal_steps", []), len(frames) - 1]
+    z = wm.encode(np.stack(frames))  # (T+1, N, D)
+    z_goals = wm.encode(np.stack(goals))  # (G, N, D)
+    worst, start = 0.0, 0
+    for z_goal, end in zip(z_goals, ends, strict=True):
+        end = min(end, len(frames) - 1)
+        if end >= start:
+            worst = max(worst, barrier(wm.energy(z[start:end + 1], z_goal[None]).numpy()))
+        start = max(start, end)
+    return worst
+
+
+def load_model(checkpoint: str | None, views: int) -> tuple[WorldModel, bool]:
+    """The checkpoint's world model, and whether its predictor reads `views` views (else: its encoder
+    over `views` views with an untrained predictor, for the real-frame columns only)."""
+    wm = WorldModel.from_checkpoint(checkpoint or shipped_checkpoint_dir())
+    if wm.views == views:
+        return wm, True
+    predictor = ACPredictor(dataclasses.replace(wm.predictor.config, views=views))
+    return WorldModel(wm.encoder, predictor), False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASK_SPECS))
     parser.add_argument("--seeds", type=int, default=8, help="episodes per task, from seed 10000")
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
     parser.add_argument("--json", default=None, help="also write every episode's curves here")
+    parser.add_argument("--seed-start", type=int, default=10000)
+    parser.add_argument("--views", nargs="+", default=["exterior"], help="camera views, exterior first")
+    parser.add_argument("--subgoals", action="store_true", help="also the barrier along every sub-goal")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    wm = WorldModel.from_checkpoint(args.checkpoint or shipped_checkpoint_dir())
+    views = tuple(args.views)
+    wm, predict = load_model(args.checkpoint, len(views))
     rows, dump = [], {}
     for task in args.tasks:
-        env = gym.make(TASK_SPECS[task].env_id, image_size=128, palette="heldout")
+        subgoals = ENV_CLASSES[task].subgoal_events if args.subgoals else None
+        env = gym.make(TASK_SPECS[task].env_id, image_size=128, palette="heldout", views=views,
+                       subgoals=subgoals)
         per = []
-        for seed in range(10000, 10000 + args.seeds):
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
             info, frames, states, actions, success = expert_path(env, seed)
-            e = energies(wm, info["goal_pixels"], frames, states, actions)
+            e = energies(wm, stack_views(info, views, "goal_"), frames, states, actions, predict)
             grip_moves = np.abs(np.diff(np.stack(states)[:, 6])) > 0.05
             closest = int(np.argmin(e["real"]))  # >= 1 unless the start is nearest (Reach: never)
             before = max(closest - 1, 0)  # predictions are indexed by the action that led there
             per.append({"seed": seed, "expert_success": success, "steps": len(actions), "closest": closest,
                         "start": float(e["real"][0]), "barrier": barrier(e["real"][: closest + 1]),
-                        "real": float(e["real"][closest]), "one_step": float(e["one_step"][before]),
-                        "open_loop": float(e["open_loop"][before]),
+                        "real": float(e["real"][closest]),
+                        "one_step": float(e["one_step"][before]) if predict else float("nan"),
+                        "open_loop": float(e["open_loop"][before]) if predict else float("nan"),
+                        "subgoal_barrier": subgoal_barrier(wm, info, frames, views) if args.subgoals
+                        else float("nan"),
                         "gripper_moves": int(grip_moves.sum()),
                         "invisible_gripper_moves": int((grip_moves & (e["change"] < INVISIBLE)).sum()),
                         "curves": {k: np.round(v, 4).tolist() for k, v in e.items()}})
@@ -116,12 +166,12 @@ def main() -> None:
         unseen = sum(p["invisible_gripper_moves"] for p in per)
         solved = sum(p["expert_success"] for p in per)
         cells = [task, len(per), f"{solved}/{len(per)}", f"{med('steps'):.0f}", f"{med('closest'):.0f}",
-                 *(f"{med(k):.3f}" for k in ("start", "barrier")), f"{unseen}/{moves}",
+                 *(f"{med(k):.3f}" for k in ("start", "barrier", "subgoal_barrier")), f"{unseen}/{moves}",
                  *(f"{med(k):.3f}" for k in ("real", "one_step", "open_loop"))]
         rows.append("| " + " | ".join(str(c) for c in cells) + " |")
-    print("| task | episodes | expert success | steps | closest step | start E | barrier | invisible gripper "
-          "moves | E real | E one-step | E open-loop |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| task | episodes | expert success | steps | closest step | start E | barrier | sub-goal barrier "
+          "| invisible gripper moves | E real | E one-step | E open-loop |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     if args.json:
         with open(args.json, "w") as f:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from ami_robot.checkpoints import SHIPPED_DIR
-from ami_robot.envs import TASK_SPECS, ArmEnv
+from ami_robot.envs import TASK_SPECS, VIEWS, ArmEnv
 from ami_robot.planners import PLANNERS, PlannerConfig
 from ami_robot.weights import CheckpointError, sha256_file
 from ami_robot.world_model import WorldModel
@@ -51,12 +51,22 @@ def env_kwargs(env_cfg: Any) -> dict[str, Any]:
     """The `env` node as ArmEnv keyword arguments; a key ArmEnv does not take is refused by name
     (it would fail only when the first environment is made, as a TypeError)."""
     kwargs = dict(to_dict(env_cfg) or {})
+    if kwargs.get("views", "") is None:  # unset: the env's default, or the model's (views_for)
+        del kwargs["views"]
     valid = [p for p in inspect.signature(ArmEnv.__init__).parameters if p not in ("self", "render_mode")]
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise AppError(f"unknown key(s) {', '.join(f'env.{k}' for k in unknown)}; the env takes "
                        f"{', '.join(f'env.{k}' for k in valid)}")
     return kwargs
+
+
+def views_for(env: dict[str, Any], world_model: WorldModel | None) -> dict[str, Any]:
+    """The env arguments (`env_kwargs`) with `views` the world model's when the config leaves it unset
+    (null): a two-view model gets its wrist view without the user having to ask for it."""
+    if "views" in env or world_model is None:
+        return env
+    return {**env, "views": list(VIEWS[: world_model.views])}
 
 
 def check_task(task: str) -> str:

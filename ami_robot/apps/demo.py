@@ -13,6 +13,7 @@ from ami_robot.apps.common import (
     output_dir,
     policy_factory,
     to_dict,
+    views_for,
 )
 from ami_robot.apps.schemas import DemoArgs, app_args
 from ami_robot.episodes import run_episodes
@@ -22,9 +23,9 @@ from ami_robot.runlock import RunLockedError
 
 def run(cfg: DictConfig) -> None:
     args = app_args(cfg, DemoArgs, "demo")
-    env = env_kwargs(cfg.env)
     out = output_dir()
     world_model, record = build_world_model(cfg.model)
+    env = views_for(env_kwargs(cfg.env), world_model)  # the cameras the model reads, unless env.views says
     planner = build_planner(cfg.planner)
     factory = policy_factory(cfg.policy, lambda: world_model, planner)
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))

@@ -16,6 +16,7 @@ from ami_robot.apps.common import (
     output_dir,
     policy_factory,
     to_dict,
+    views_for,
     write_json,
 )
 from ami_robot.apps.schemas import BenchArgs, EpisodesArgs, EvalArgs, app_args
@@ -39,8 +40,9 @@ def _run(cfg: DictConfig, args: EpisodesArgs, policies: dict[str, Any], title: s
 
     factories = {name: policy_factory(p, world_model, planner) for name, p in policies.items()}
     model_record = built.get("record")
+    env = views_for(env, built.get("model"))  # the cameras the model reads, unless env.views says
     # The fingerprinted configuration: what must match for a resumed log to be the same run.
-    run_config = {"tasks": tasks, "seeds": [seeds[0], seeds[-1]], "env": to_dict(cfg.env),
+    run_config = {"tasks": tasks, "seeds": [seeds[0], seeds[-1]], "env": env,
                   "planner": to_dict(cfg.planner), "policies": {k: to_dict(v) for k, v in policies.items()},
                   "model": model_record}
     log = EpisodeLog(out / "episodes.jsonl", run_config)

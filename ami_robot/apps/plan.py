@@ -9,7 +9,14 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ami_robot.agent import GoalSchedule
-from ami_robot.apps.common import AppError, build_planner, build_world_model, env_kwargs, output_dir
+from ami_robot.apps.common import (
+    AppError,
+    build_planner,
+    build_world_model,
+    env_kwargs,
+    output_dir,
+    views_for,
+)
 from ami_robot.apps.schemas import PlanArgs, app_args
 from ami_robot.envs import TASK_SPECS
 from ami_robot.episodes import make_env
@@ -64,7 +71,7 @@ def run(cfg: DictConfig) -> None:
         raise AppError(f"{len(goals)} goal images need {len(goals) - 1} step budgets (budgets=[...]), "
                        f"got {len(budgets)}")
     steps = TASK_SPECS[task].budget if args.steps is None else args.steps
-    env = make_env(task, **env_args)
+    env = make_env(task, **views_for(env_args, world_model))
     policy = LatentMPC(world_model, planner, energy=args.energy, seed=args.seed)
     obs, info = env.reset(seed=args.seed)
     policy.reset_batch([obs], [info], schedules=[GoalSchedule(goals, budgets=budgets[: len(goals) - 1])])

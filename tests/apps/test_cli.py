@@ -279,3 +279,27 @@ def test_demo_and_bench_use_the_retrieval_policy_with_the_gradient_planner(cli) 
     assert demo["planner"]["name"] == "gradient"
     bench = yaml.safe_load(cli("bench", "--cfg", "job").stdout)["policies"]["latent_retrieval"]
     assert bench["_target_"].endswith("RetrievalMPC") and bench["planner"]["name"] == "gradient"
+
+
+def test_a_two_view_model_gets_its_wrist_view_without_asking(cli, tmp_path) -> None:
+    import dataclasses
+
+    from ami_robot.models.encoder import ENCODER_CONFIGS, VisionTransformer
+    from ami_robot.models.predictor import PREDICTOR_CONFIGS, ACPredictor
+    from ami_robot.weights import save_model
+
+    folder = tmp_path / "two_view"
+    save_model(VisionTransformer(ENCODER_CONFIGS["micro"]), folder / "encoder.safetensors")
+    save_model(ACPredictor(dataclasses.replace(PREDICTOR_CONFIGS["micro"], views=2)),
+               folder / "predictor.safetensors")
+    run = tmp_path / "eval"
+    common = ["eval", f"model.path={folder}", "env.image_size=64", "planner.samples=8",
+              "planner.iterations=1", "planner.topk=2", "tasks=[Grasp]", "episodes=1",
+              "policy.goals=subgoals"]
+    out = cli(*common, f"hydra.run.dir={run}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["config"]["env"]["views"] == ["exterior", "wrist"]
+    one_view = cli(*common, "env.views=[exterior]", f"hydra.run.dir={tmp_path / 'one'}")
+    assert one_view.returncode != 0
+    assert "make the environment with views=('exterior', 'wrist')" in one_view.stderr
