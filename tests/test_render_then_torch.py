@@ -50,7 +50,9 @@ BACKENDS = ["egl"] + (["osmesa"] if ctypes.util.find_library("OSMesa") else [])
 
 
 def _run(code: str, backend: str = "egl") -> subprocess.CompletedProcess:
-    env = {**os.environ, "MUJOCO_GL": backend}
+    # PYOPENGL_PLATFORM too: mujoco sets it in os.environ when imported, and a parent that
+    # rendered with EGL would hand "egl" to an OSMesa child
+    env = {**{k: v for k, v in os.environ.items() if k != "PYOPENGL_PLATFORM"}, "MUJOCO_GL": backend}
     return subprocess.run([sys.executable, "-W", "always", "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, check=False, timeout=600, env=env)
 
