@@ -103,7 +103,9 @@ def save_training_state(path: Path, state: dict[str, Any]) -> None:
     """Write a resumable training checkpoint atomically: a kill -9 leaves the old one intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    # One temporary file per process: DDP ranks that cache the same file (latents_for) raced on a
+    # shared "<name>.tmp", and the slower one found it renamed away (FileNotFoundError).
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     torch.save(state, tmp)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())

@@ -38,7 +38,22 @@ def test_training_state_roundtrip_is_atomic(tmp_path) -> None:
     save_training_state(path, {"step": 4, "w": torch.zeros(2)})
     state = load_training_state(path)
     assert state["step"] == 4 and torch.equal(state["w"], torch.zeros(2))
-    assert not list(path.parent.glob("*.tmp"))
+    assert not list(path.parent.glob("*.tmp*"))
+
+
+def test_two_processes_saving_one_file_do_not_collide(tmp_path) -> None:
+    # DDP ranks cache the same latents file; with one shared temporary name one of them lost it.
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from ami_robot.train.common import save_training_state as s\n"
+            "for i in range(200): s(sys.argv[1], {'i': i, 'w': torch.ones(64)})")
+    args = [sys.executable, "-c", code, str(tmp_path / "latents.pt")]
+    procs = [subprocess.Popen(args, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [p.communicate()[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert load_training_state(tmp_path / "latents.pt")["i"] == 199
+    assert not list(tmp_path.glob("*.tmp*"))
 
 
 def test_ema_update() -> None:
