@@ -73,10 +73,10 @@ def expert_path(env: gym.Env, seed: int) -> tuple[dict, Frames, Frames, Frames, 
 
 
 @torch.no_grad()
-def energies(wm: WorldModel, goal: np.ndarray, frames: list[np.ndarray], states: list[np.ndarray],
+def energies(wm: WorldModel, goal: np.ndarray, z: torch.Tensor, states: list[np.ndarray],
              actions: list[np.ndarray], predict: bool = True) -> dict[str, np.ndarray]:
+    """Energies along the path whose frames encode to z (T+1, N, D)."""
     z_goal = wm.encode(goal[None])  # (1, N, D)
-    z = wm.encode(np.stack(frames))  # (T+1, N, D)
     change = (z[1:] - z[:-1]).abs().mean(dim=(-2, -1))  # (T,)
     if not predict:
         return {"real": wm.energy(z, z_goal).numpy(), "change": change.numpy()}
@@ -94,17 +94,16 @@ def barrier(e: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def subgoal_barrier(wm: WorldModel, info: dict, frames: list[np.ndarray], views: tuple[str, ...]) -> float:
+def subgoal_barrier(wm: WorldModel, info: dict, z: torch.Tensor, views: tuple[str, ...]) -> float:
     """The largest barrier on the way from each sub-goal's moment to the next, against that sub-goal
     (the last stretch, to the end of the path, against the final goal image)."""
     subgoals = stack_views(info, views, "subgoal_") if info.get("subgoal_pixels") else []
     goals = [*subgoals, stack_views(info, views, "goal_")]
-    ends = [*info.get("subgoal_steps", []), len(frames) - 1]
-    z = wm.encode(np.stack(frames))  # (T+1, N, D)
+    ends = [*info.get("subgoal_steps", []), len(z) - 1]
     z_goals = wm.encode(np.stack(goals))  # (G, N, D)
     worst, start = 0.0, 0
     for z_goal, end in zip(z_goals, ends, strict=True):
-        end = min(end, len(frames) - 1)
+        end = min(end, len(z) - 1)
         if end >= start:
             worst = max(worst, barrier(wm.energy(z[start:end + 1], z_goal[None]).numpy()))
         start = max(start, end)
@@ -142,7 +141,8 @@ def main() -> None:
         per = []
         for seed in range(args.seed_start, args.seed_start + args.seeds):
             info, frames, states, actions, success = expert_path(env, seed)
-            e = energies(wm, stack_views(info, views, "goal_"), frames, states, actions, predict)
+            z = wm.encode(np.stack(frames))  # (T+1, N, D): once, for every energy below
+            e = energies(wm, stack_views(info, views, "goal_"), z, states, actions, predict)
             grip_moves = np.abs(np.diff(np.stack(states)[:, 6])) > 0.05
             closest = int(np.argmin(e["real"]))  # >= 1 unless the start is nearest (Reach: never)
             before = max(closest - 1, 0)  # predictions are indexed by the action that led there
@@ -151,7 +151,7 @@ def main() -> None:
                         "real": float(e["real"][closest]),
                         "one_step": float(e["one_step"][before]) if predict else float("nan"),
                         "open_loop": float(e["open_loop"][before]) if predict else float("nan"),
-                        "subgoal_barrier": subgoal_barrier(wm, info, frames, views) if args.subgoals
+                        "subgoal_barrier": subgoal_barrier(wm, info, z, views) if args.subgoals
                         else float("nan"),
                         "gripper_moves": int(grip_moves.sum()),
                         "invisible_gripper_moves": int((grip_moves & (e["change"] < INVISIBLE)).sum()),
