@@ -118,8 +118,9 @@ def probe_encoder(encoder: VisionTransformer, train_dir: str | Path, val_dir: st
     grid = (encoder.config.grid, encoder.config.grid)
 
     def latents(data: Any, frames: np.ndarray) -> torch.Tensor:
-        z = encode_frames(encoder, torch.from_numpy(data.frames[frames]), views=data.views).float()
-        return z.unflatten(1, (data.views, -1))[:, picked].flatten(1, 2)  # (F, picked views * N, D)
+        x = torch.from_numpy(data.frames[frames])  # (F, V*S, S, 3)
+        x = x.unflatten(1, (data.views, -1))[:, picked].flatten(1, 2)  # only the picked views, stacked
+        return encode_frames(encoder, x, views=len(picked)).float()  # (F, picked views * N, D)
 
     def features(z: torch.Tensor) -> torch.Tensor:
         per_view = z.unflatten(1, (len(picked), -1))  # (F, picked views, N, D)
