@@ -1,4 +1,4 @@
-"""SimCostModel: the simulator as a perfect world model, with a state-space cost.
+"""The simulator as a perfect world model: with a state-space cost, or with the latent energy.
 
 The same `CostModel` interface as the latent world model, so `MPCAgent` runs unchanged: each
 candidate action sequence is played for real in the env's MuJoCo simulation from a snapshot
@@ -9,6 +9,11 @@ benchmark's "perfect model" row: it bounds what the planner alone can do (DESIGN
 The goal image cannot be read by the simulator, so the goal states are given alongside it:
 `set_goals` pairs each goal image with its privileged task state (from the reset info), and
 `encode_goal` looks the state up by image.
+
+`SimFramesCostModel` plays the candidates in the simulator the same way but renders the frames
+they end in and scores them with a world model's latent energy to the goal images: the latent
+planner with a perfect predictor. Its gap to the state-cost row is the energy's and the goal
+images' (what the frames and the sub-goals show); its gap to the latent planner is the predictor's.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ami_robot.agent import observed_frames
+from ami_robot.envs import VIEWS, view_key
 from ami_robot.planners import CostFn
 
 
@@ -103,5 +110,50 @@ class SimCostModel:
             finally:
                 env.set_sim_state(snapshot)  # the real episode continues from where it was
             return torch.as_tensor(out, dtype=actions.dtype, device=actions.device)
+
+        return cost
+
+
+class SimFramesCostModel:
+    """A CostModel that simulates every candidate in `env`, renders the camera views the world
+    model reads at the end of it, and scores those real frames by the latent energy to the goal.
+
+    env: our base env (`env.unwrapped`), with `render_frame(view)`; world_model: a WorldModel
+    (only its encoder is used).
+    """
+
+    def __init__(self, env: Any, world_model: Any, metric: str = "l1") -> None:
+        self.env = env
+        self.world_model = world_model
+        self.metric = metric
+        self.views = VIEWS[: world_model.views]
+        self.simulated_steps = 0
+
+    @torch.no_grad()
+    def encode_goal(self, goal_pixels: np.ndarray) -> torch.Tensor:
+        """goal_pixels uint8 (V*S, S, 3), views stacked -> z_goal (1, N, D)."""
+        return self.world_model.encode(np.asarray(goal_pixels)[None])
+
+    def cost_fn(self, obs: dict, goal: torch.Tensor, horizon: int) -> CostFn:
+        env = self.env
+        snapshot = env.get_sim_state()
+
+        @torch.no_grad()
+        def cost(actions: torch.Tensor) -> torch.Tensor:
+            plans = actions.detach().cpu().double().numpy()  # (B, H, 7)
+            frames = []
+            try:
+                for plan in plans:
+                    env.set_sim_state(snapshot)
+                    for action in plan:
+                        env.simulate(action)
+                    shown = {view_key(view): env.render_frame(view) for view in self.views}
+                    frames.append(observed_frames(shown, self.views))
+                self.simulated_steps += plans.shape[0] * plans.shape[1]
+            finally:
+                env.set_sim_state(snapshot)
+            z = self.world_model.encode(np.stack(frames))  # (B, N, D)
+            energy = self.world_model.energy(z, goal.to(z.device), self.metric)  # (B,)
+            return energy.to(actions.device, actions.dtype)
 
         return cost

@@ -10,7 +10,7 @@ the environment as its `env` argument. A user's own policy needs only reset/act.
     latent      LatentMPC: V-JEPA 2-AC planning, pure latent (`policy=latent_mpc`)
     retrieval/  RetrievalMPC: the engineered baseline (`policy=retrieval`): phases from a memory of
                 training frames and a locator trained on simulator state
-    baselines   RandomPolicy, ExpertPolicy, SimMPC: the reference rows
+    baselines   RandomPolicy, ExpertPolicy, SimMPC, SimLatentMPC: the reference rows
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ami_robot.policies.baselines import SIM_TASK_COSTS, ExpertPolicy, RandomPolicy, SimMPC
+from ami_robot.policies.baselines import SIM_TASK_COSTS, ExpertPolicy, RandomPolicy, SimLatentMPC, SimMPC
 from ami_robot.policies.latent import GOAL_MODES, LatentMPC, goal_images, goal_schedule
 from ami_robot.policies.retrieval import RetrievalConfig, RetrievalMPC
 
@@ -32,4 +32,4 @@ class Policy(Protocol):
 
 
 __all__ = ["GOAL_MODES", "SIM_TASK_COSTS", "ExpertPolicy", "LatentMPC", "Policy", "RandomPolicy",
-           "RetrievalConfig", "RetrievalMPC", "SimMPC", "goal_images", "goal_schedule"]
+           "RetrievalConfig", "RetrievalMPC", "SimLatentMPC", "SimMPC", "goal_images", "goal_schedule"]

@@ -2,8 +2,10 @@
 
 RandomPolicy is the floor; ExpertPolicy, the envs' scripted expert with privileged state, the
 upper bound; SimMPC, CEM with the true simulator as its model, the upper bound for the planner
-alone (the gap between it and the latent planner is model error). The privileged two take the
-environment as their `env` argument.
+alone; SimLatentMPC, the same planner on the simulator's real frames scored by the latent energy
+to the env's goal images, the latent planner with a perfect predictor (its gap to SimMPC is what the
+frames and goal images show; its gap to LatentMPC, the predictor's error). The privileged ones take
+the environment as their `env` argument.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 from ami_robot.agent import MPCAgent
 from ami_robot.envs import ACTION_HIGH, ACTION_LOW, ScriptedExpert
 from ami_robot.planners import PlannerConfig, make_config
-from ami_robot.sim_model import SimCostModel, StateCost
+from ami_robot.policies.latent import GOAL_MODES, goal_schedule
+from ami_robot.sim_model import SimCostModel, SimFramesCostModel, StateCost
 
 
 class RandomPolicy:
@@ -84,6 +87,38 @@ class SimMPC:
     def reset(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         self.model.set_goals_from_info(info)
         self.agent.reset(info["goal_pixels"], seed=self.seed + int(info.get("seed", 0)))
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.agent.act(obs)
+
+
+class SimLatentMPC:
+    """The latent planner with a perfect predictor: candidates played in the simulator, their real
+    end frames scored by the world model's energy to the env's goal (or sub-goal) images."""
+
+    def __init__(self, env: Any, world_model: Any, planner: PlannerConfig | dict[str, Any] | None = None,
+                 goals: str = "final", subgoal_budgets: Sequence[int] = (4, 10), energy: str = "l1",
+                 seed: int = 0, switch_below: float | None = None, plateau_steps: int | None = None) -> None:
+        if isinstance(planner, dict):
+            planner = make_config(**planner)
+        if goals not in GOAL_MODES:
+            raise ValueError(f"goals must be one of {GOAL_MODES}, got {goals!r}")
+        self.model = SimFramesCostModel(env, world_model, metric=energy)
+        self.agent = MPCAgent(self.model, planner, seed=seed)
+        self.goals, self.subgoal_budgets, self.seed = goals, tuple(subgoal_budgets), seed
+        self.switching = {"switch_below": switch_below, "plateau_steps": plateau_steps}
+
+    @property
+    def planning_seconds(self) -> list[float]:
+        return self.agent.planning_seconds
+
+    @property
+    def energies(self) -> list[float]:
+        return self.agent.energies
+
+    def reset(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        schedule = goal_schedule(info, self.goals, self.subgoal_budgets, self.model.views, **self.switching)
+        self.agent.reset(schedule, seed=self.seed + int(info.get("seed", 0)))
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         return self.agent.act(obs)

@@ -39,13 +39,14 @@ def goal_images(info: dict[str, Any], goals: str, views: Sequence[str] = ("exter
 
 
 def goal_schedule(info: dict[str, Any], goals: str, budgets: Sequence[int],
-                  views: Sequence[str] = ("exterior",)) -> GoalSchedule:
+                  views: Sequence[str] = ("exterior",), **switching: Any) -> GoalSchedule:
     """`goal_images` as a schedule: `budgets` steps for each image but the last, which keeps the rest
-    (more sub-goals than budgets: the last budget again for each)."""
+    (more sub-goals than budgets: the last budget again for each). `switching`: GoalSchedule's
+    early switches (switch_below, plateau_steps, plateau_tol)."""
     images = goal_images(info, goals, views)
     budgets = tuple(budgets)
     budgets += budgets[-1:] * (len(images) - 1 - len(budgets))
-    return GoalSchedule(images, budgets=budgets[: len(images) - 1])
+    return GoalSchedule(images, budgets=budgets[: len(images) - 1], **switching)
 
 
 class LatentMPC:
@@ -57,7 +58,8 @@ class LatentMPC:
 
     def __init__(self, world_model: WorldModel, planner: PlannerConfig | dict[str, Any] | None = None,
                  goals: str = "final", subgoal_budgets: Sequence[int] = (4, 10),
-                 energy: str = "l1", warm_start: str = "zero", seed: int = 0) -> None:
+                 energy: str = "l1", warm_start: str = "zero", seed: int = 0,
+                 switch_below: float | None = None, plateau_steps: int | None = None) -> None:
         if isinstance(planner, dict):
             planner = make_config(**planner)
         if goals not in GOAL_MODES:
@@ -66,6 +68,7 @@ class LatentMPC:
         self.agent = MPCAgent(LatentCostModel(world_model, metric=energy), planner, warm_start=warm_start,
                               seed=seed)
         self.goals, self.subgoal_budgets = goals, tuple(subgoal_budgets)
+        self.switching = {"switch_below": switch_below, "plateau_steps": plateau_steps}
 
     @property
     def planner(self) -> PlannerConfig:
@@ -97,7 +100,8 @@ class LatentMPC:
         """Start E episodes; goals from each reset info (by `goals`), or the given schedules."""
         if schedules is None:
             views = self.agent.model.views
-            schedules = [goal_schedule(info, self.goals, self.subgoal_budgets, views) for info in infos]
+            schedules = [goal_schedule(info, self.goals, self.subgoal_budgets, views, **self.switching)
+                         for info in infos]
         self.agent.reset_batch(schedules, seeds)
 
     @torch.no_grad()

@@ -10,7 +10,7 @@ import pytest
 
 import ami_robot.envs  # noqa: F401  (registers the tasks)
 from ami_robot.models import PREDICTOR_CONFIGS
-from ami_robot.policies import LatentMPC, goal_images
+from ami_robot.policies import LatentMPC, SimLatentMPC, goal_images
 from ami_robot.world_model import WorldModel
 
 BOTH = ("exterior", "wrist")
@@ -58,3 +58,16 @@ def test_two_view_model_on_a_one_view_env_says_how_to_fix_it(two_view_model) -> 
     policy = LatentMPC(two_view_model, {"name": "cem", "samples": 16, "iterations": 1})
     with pytest.raises(ValueError, match=r"make the environment with views=\('exterior', 'wrist'\)"):
         policy.reset(obs, info)
+
+
+def test_sim_latent_policy_follows_the_subgoals_of_both_views_and_switches_early(two_view_model) -> None:
+    env = gym.make("ami_robot/Grasp-v0", image_size=32, views=BOTH)
+    obs, info = env.reset(seed=20003)
+    planner = {"name": "cem", "samples": 8, "iterations": 1, "topk": 2}
+    policy = SimLatentMPC(env.unwrapped, two_view_model, planner,
+                          goals="subgoals", subgoal_budgets=(5,), switch_below=10.0)
+    policy.reset(obs, info)
+    schedule = policy.agent.schedules[0]
+    assert len(schedule.goals) == 4 and schedule.budgets == [5, 5, 5]
+    policy.act(obs)  # any energy is below 10: the next sub-goal at once
+    assert schedule.index == 1 and policy.agent.goal_indices == [0]

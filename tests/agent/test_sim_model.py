@@ -103,3 +103,32 @@ def test_on_our_reach_env() -> None:
     _, _, _, _, step_info = env.step(toward.astype(np.float32))
     assert np.linalg.norm(step_info["tcp_pos"] - goal[:3]) == pytest.approx(c[0].item(), abs=1e-6)
     env.close()
+
+
+def test_real_frames_are_scored_by_the_latent_energy_and_the_state_restored() -> None:
+    gymnasium = pytest.importorskip("gymnasium")
+    import dataclasses
+
+    import ami_robot.envs  # noqa: F401
+    from ami_robot.models import PREDICTOR_CONFIGS
+    from ami_robot.sim_model import SimFramesCostModel
+    from ami_robot.world_model import WorldModel
+
+    wm = WorldModel.random("micro", dataclasses.replace(PREDICTOR_CONFIGS["micro"], views=2), seed=0)
+    env = gymnasium.make("ami_robot/Grasp-v0", image_size=32, views=("exterior", "wrist"))
+    obs, info = env.reset(seed=20000)
+    base = env.unwrapped
+    model = SimFramesCostModel(base, wm)
+    goal = model.encode_goal(np.concatenate([info["goal_pixels"], info["goal_wrist_pixels"]]))
+    before = base.get_sim_state()
+    down = np.zeros(7, np.float32)
+    down[2], down[6] = -0.05, 1.0  # lower and close: the wrist view changes
+    cost = model.cost_fn(obs, goal, horizon=2)
+    c = cost(torch.tensor(np.stack([np.zeros((2, 7)), np.stack([down, down])]), dtype=torch.float32))
+    assert np.array_equal(base.get_sim_state(), before) and model.simulated_steps == 4
+    assert c[0] != c[1]
+    for _ in range(2):  # the frames candidate 1 was scored on are the ones the real steps show
+        obs, *_ = env.step(down)
+    z = wm.encode(np.concatenate([obs["pixels"], obs["wrist_pixels"]])[None])
+    assert wm.energy(z, goal).item() == pytest.approx(c[1].item(), abs=1e-6)
+    env.close()

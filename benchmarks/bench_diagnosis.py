@@ -1,0 +1,111 @@
+"""Where pure latent planning loses a task: the same CEM over three models of the world.
+
+    python benchmarks/bench_diagnosis.py --tasks Grasp --episodes 8
+    python benchmarks/bench_diagnosis.py --tasks Grasp PickPlace --views exterior wrist --subgoals all
+    python benchmarks/bench_diagnosis.py --rows sim_frames --samples 64 --iterations 3 --out runs/diag
+
+Rows, each run on the same development seeds (20,000+) and held-out palette:
+- sim_state:   CEM on the simulator with a state cost (SimMPC): what the planner alone can do.
+- sim_frames:  CEM on the simulator's real frames, scored by the latent energy to the goal images
+               (SimLatentMPC): the latent planner with a perfect predictor. Below sim_state, the
+               energy or the goal images do not show the way; the encoder and sub-goals are to blame.
+- world_model: CEM on the world model (LatentMPC): below sim_frames, the predictor is to blame.
+
+--subgoals: none (the final goal image only), default (the env's default sub-goals) or all (every
+moment the task's expert marks, `subgoal_events`). A sub-goal is left after --budget steps, or
+earlier when the plan's energy falls to --switch-below. --views picks the cameras the encoder reads;
+a one-view checkpoint's encoder then reads each view (sim_frames only: world_model needs a predictor
+of those views, --checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ami_robot.apps.common import shipped_checkpoint_dir
+from ami_robot.envs import ENV_CLASSES
+from ami_robot.episodes import run_episodes
+from ami_robot.evaluation import EpisodeLog
+from ami_robot.models import ACPredictor
+from ami_robot.planners import make_config
+from ami_robot.policies import LatentMPC, SimLatentMPC, SimMPC
+from ami_robot.world_model import WorldModel
+
+ROWS = ("sim_state", "sim_frames", "world_model")
+
+
+def load_model(checkpoint: str | None, views: int) -> tuple[WorldModel, bool]:
+    """The checkpoint's world model, and whether its predictor reads `views` views (else its encoder
+    with an untrained predictor of that many views: enough for sim_frames, which only encodes)."""
+    wm = WorldModel.from_checkpoint(checkpoint or shipped_checkpoint_dir())
+    if wm.views == views:
+        return wm, True
+    return WorldModel(wm.encoder, ACPredictor(dataclasses.replace(wm.predictor.config, views=views))), False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=["Grasp"])
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--episodes", type=int, default=8)
+    parser.add_argument("--seed-start", type=int, default=20000, help="development seeds: 20,000+")
+    parser.add_argument("--views", nargs="+", default=["exterior", "wrist"])
+    parser.add_argument("--subgoals", default="all", choices=["none", "default", "all"])
+    parser.add_argument("--budget", type=int, default=5, help="steps per sub-goal")
+    parser.add_argument("--switch-below", type=float, default=None)
+    parser.add_argument("--planner", default="cem")
+    parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--horizon", type=int, default=1)
+    parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
+    parser.add_argument("--out", default="runs/diagnosis", help="episodes.jsonl per task and row (resumes)")
+    args = parser.parse_args()
+    if args.seed_start < 20000:
+        parser.error("tune on the development seeds (--seed-start >= 20000); 10,000+ are for published rows")
+    torch.set_num_threads(2)
+    views = tuple(args.views)
+    wm, predicts = load_model(args.checkpoint, len(views))
+    if "world_model" in args.rows and not predicts:
+        parser.error(f"world_model needs a predictor of {len(views)} view(s): give --checkpoint")
+    planner = make_config(args.planner, samples=args.samples, iterations=args.iterations,
+                          horizon=args.horizon)
+    goals = "final" if args.subgoals == "none" else "subgoals"
+    schedule = {"goals": goals, "subgoal_budgets": (args.budget,), "switch_below": args.switch_below}
+    seeds = list(range(args.seed_start, args.seed_start + args.episodes))
+    table = []
+    for task in args.tasks:
+        subgoals = ENV_CLASSES[task].subgoal_events if args.subgoals == "all" else None
+        env_kwargs = {"palette": "heldout", "views": views, "subgoals": subgoals}
+        factories = {
+            "sim_state": lambda env: SimMPC(env, planner),
+            "sim_frames": lambda env: SimLatentMPC(env, wm, planner, **schedule),
+            "world_model": lambda: LatentMPC(wm, planner, **schedule),
+        }
+        cells = [task]
+        for row in args.rows:
+            config = {"task": task, "row": row, "planner": dataclasses.asdict(planner), "views": views,
+                      "subgoals": args.subgoals, "budget": args.budget, "switch_below": args.switch_below,
+                      "checkpoint": args.checkpoint}
+            log = EpisodeLog(Path(args.out) / task / row / "episodes.jsonl", config)
+            records = run_episodes(task, seeds, factories[row], log, row, env_kwargs=env_kwargs)
+            wins = sum(r["success"] for r in records)
+            seconds = np.median([s for r in records for s in r.get("plan_seconds", [0.0])])
+            cells.append(f"{wins}/{len(records)} ({seconds:.2f} s)")
+        table.append("| " + " | ".join(cells) + " |")
+    print(f"planner {args.planner} {args.samples} x {args.iterations}, horizon {args.horizon}; "
+          f"views {views}; sub-goals {args.subgoals}, {args.budget} steps each; seeds {seeds[0]}-{seeds[-1]}")
+    print("| task | " + " | ".join(f"{r} (median s/action)" for r in args.rows) + " |")
+    print("|---|" + "---|" * len(args.rows))
+    print("\n".join(table))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "table.json").write_text(json.dumps({"args": vars(args), "table": table}))
+
+
+if __name__ == "__main__":
+    main()
