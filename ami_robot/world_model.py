@@ -65,6 +65,32 @@ def pool_features(z: torch.Tensor, grid: tuple[int, int], pooled: int = 4) -> to
     return x.flatten(1)
 
 
+def preprocess_images(frames: np.ndarray | torch.Tensor, size: int, views: int = 1,
+                      mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 frames (B, H, W, 3) -> normalised float32 images (B*V, 3, size, size) on mean's device.
+
+    A model of V > 1 views cuts each frame into its V stacked squares first. Then: centre square
+    crop, bilinear resize (antialiased when shrinking), ImageNet mean/std (1, 3, 1, 1) by default.
+    Shared by WorldModel and the onnxruntime backend (ami_robot.edge), so both see the same pixels.
+    """
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) if mean is None else mean
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) if std is None else std
+    x = torch.as_tensor(frames)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
+        raise ValueError(f"frames must be uint8 (B, H, W, 3), got {x.dtype} {tuple(x.shape)}")
+    x = split_views(x, views)  # (B*V, S', S', 3)
+    x = x.to(mean.device).permute(0, 3, 1, 2).float() / 255.0  # (B*V, 3, H, W) in [0, 1]
+    h, w = x.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    x = x[:, :, top:top + side, left:left + side]  # (B, 3, side, side)
+    if side != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=side > size)
+    return (x - mean) / std
+
+
 class WorldModel(nn.Module):
     """A frozen V-JEPA 2 encoder and V-JEPA 2-AC predictor, for planning."""
 
@@ -153,28 +179,9 @@ class WorldModel(nn.Module):
     # ------------------------------------------------------------------ encode
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, H, W, 3) -> normalised clips (B*V, 3, tubelet, S, S), S = image_size.
-
-        A model of V > 1 views cuts each frame into its V stacked squares first. Then: centre square
-        crop, bilinear resize (antialiased when shrinking), ImageNet mean/std, the image repeated
-        over one tubelet.
-        """
-        x = torch.as_tensor(frames)
-        if x.ndim == 3:
-            x = x[None]
-        if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
-            raise ValueError(f"frames must be uint8 (B, H, W, 3), got {x.dtype} {tuple(x.shape)}")
-        x = split_views(x, self.views)  # (B*V, S', S', 3)
-        x = x.to(self._device).permute(0, 3, 1, 2).float() / 255.0  # (B*V, 3, H, W) in [0, 1]
-        h, w = x.shape[-2:]
-        side = min(h, w)
-        top, left = (h - side) // 2, (w - side) // 2
-        x = x[:, :, top:top + side, left:left + side]  # (B, 3, side, side)
-        size = self.image_size
-        if side != size:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                              antialias=side > size)
-        x = (x - self.mean) / self.std
+        """uint8 frames (B, H, W, 3) -> normalised clips (B*V, 3, tubelet, S, S), S = image_size:
+        `preprocess_images`, each image repeated over one tubelet."""
+        x = preprocess_images(frames, self.image_size, self.views, self.mean, self.std)  # (B*V, 3, S, S)
         clip = x[:, :, None].expand(-1, -1, self.encoder.config.tubelet_size, -1, -1)  # (B, 3, t, S, S)
         return clip.to(self._dtype)
 
