@@ -131,7 +131,7 @@ class ArmEnv(gym.Env):
         camera_rot_jitter: float = 0.0,
         light_jitter: float = 0.0,
         views: Sequence[str] = ("exterior",),
-        subgoals: Sequence[str] | None = None,
+        subgoals: Sequence[str] | str | None = None,
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
@@ -144,7 +144,12 @@ class ArmEnv(gym.Env):
         for view in views:
             view_key(view)  # names the unknown one
         self.views = views
+        if subgoals == "all":
+            subgoals = self.subgoal_events
         if subgoals is not None:
+            if isinstance(subgoals, str):
+                raise ValueError(f"subgoals must be 'all' or a list of names among {self.subgoal_events}; "
+                                 f"got {subgoals!r}")
             subgoals = tuple(subgoals)
             unknown = [name for name in subgoals if name not in self.subgoal_events]
             if unknown or len(set(subgoals)) != len(subgoals):

@@ -68,7 +68,8 @@ _COMMON = """
     `camera_pos_jitter` (m), `camera_rot_jitter` (rad), `light_jitter` (fraction); all off-by-default
     jitters are 0 (they move the exterior camera only); `views` (cameras observed, "exterior" first:
     ("exterior",) or ("exterior", "wrist")); `subgoals` (the scripted moments rendered as sub-goal
-    frames, in order, from the task's `subgoal_events`; default the task's `subgoal_names`).
+    frames, in order, from the task's `subgoal_events`, or "all" of them; default the task's
+    `subgoal_names`).
 
     ## Info
     Every step: `success` (bool), `distance` (m), `tcp_pos`, `object_pos`, `gripper`,

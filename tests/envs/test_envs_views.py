@@ -99,3 +99,15 @@ def test_finer_pickplace_subgoals_and_bad_names(make_env) -> None:
     assert len(info["subgoal_pixels"]) == 6
     with pytest.raises(ValueError, match="sub-goals must be distinct names among"):
         make_env("Grasp", subgoals=("placed",))
+
+
+@pytest.mark.parametrize("task", ["Grasp", "Push", "PickPlace"])
+def test_all_subgoals_are_every_event_the_expert_marks(make_env, task) -> None:
+    env = make_env(task, subgoals="all")
+    _, info = env.reset(seed=20004)
+    events = type(env.unwrapped).subgoal_events
+    assert env.unwrapped.subgoal_names == events
+    assert len(info["subgoal_pixels"]) == len(info["subgoal_steps"]) == len(events)
+    assert info["subgoal_steps"] == sorted(info["subgoal_steps"])
+    with pytest.raises(ValueError, match="'all' or a list of names"):
+        make_env(task, subgoals="every")
