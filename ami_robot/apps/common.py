@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from ami_robot.checkpoints import SHIPPED_DIR
+from ami_robot.edge import MissingExtraError, OnnxWorldModel
 from ami_robot.envs import TASK_SPECS, VIEWS, ArmEnv
 from ami_robot.planners import PLANNERS, PlannerConfig
 from ami_robot.weights import CheckpointError, sha256_file
@@ -78,10 +79,11 @@ def check_task(task: str) -> str:
 # The keys each `model` kind reads (conf/model/*.yaml); any other key is a typo, refused.
 MODEL_KEYS = {"checkpoint": ("kind", "path", "device"),
               "random": ("kind", "encoder", "predictor", "seed", "device"),
-              "reference": ("kind", "path", "encoder", "predictor", "device")}
+              "reference": ("kind", "path", "encoder", "predictor", "device"),
+              "onnx": ("kind", "path", "precision", "threads")}
 
 
-def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel, dict[str, Any]]:
+def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldModel, dict[str, Any]]:
     """The world model a `model` config group option describes, and a description for records."""
     cfg = to_dict(model_cfg)
     kind = cfg.get("kind")
@@ -112,9 +114,26 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel, dict[str, Any]
         if kind == "reference":
             wm = WorldModel.from_reference(cfg["path"], cfg["encoder"], cfg["predictor"], device=device)
             return wm, {"kind": kind, "path": cfg["path"], "sha256": sha256_file(cfg["path"])}
+        if kind == "onnx":
+            return _onnx_model(cfg)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         raise AppError(f"cannot load the model ({kind}): {exc}") from None
-    raise AppError(f"unknown model kind {kind!r}; choose model=shipped, model=random or model=reference")
+    except MissingExtraError as exc:
+        raise AppError(f"model=onnx: {exc}") from None
+    raise AppError(f"unknown model kind {kind!r}; choose model=shipped, model=random, model=reference or "
+                   "model=onnx")
+
+
+def _onnx_model(cfg: dict[str, Any]) -> tuple[OnnxWorldModel, dict[str, Any]]:
+    """The graphs `ami-robot export` wrote (model=onnx), and their record: the export's source and files."""
+    if not cfg.get("path") or cfg["path"] == "???":
+        raise AppError("model=onnx needs model.path=FOLDER: the folder `ami-robot export` wrote (its out=)")
+    threads = cfg.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise AppError(f"model.threads must be null or an integer >= 1, got model.threads={threads!r}")
+    wm = OnnxWorldModel(cfg["path"], cfg.get("precision", "fp32"), threads)
+    return wm, {"kind": "onnx", "path": str(cfg["path"]), "precision": wm.precision,
+                "source": wm.card.get("source"), "files": wm.card["files"][wm.precision]}
 
 
 def build_planner(planner_cfg: DictConfig) -> PlannerConfig:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from omegaconf import DictConfig
 
 from ami_robot.apps.common import AppError, build_dataclass, to_dict
+from ami_robot.edge import ExportConfig
 from ami_robot.envs import TASK_SPECS
 from ami_robot.world_model import METRICS
 
@@ -220,10 +221,31 @@ class LocatorArgs:
     out: str | None
 
 
+@dataclass(frozen=True)
+class ExportArgs:
+    """`ami-robot export`: the model as ONNX graphs (the other settings are ExportConfig's fields)."""
+
+    GROUPS: ClassVar[tuple[str, ...]] = ("model",)
+    out: str | None  # None: Hydra's run dir
+    int8: bool
+    opset: int
+    max_steps: int
+    check_rows: int
+    check_horizon: int
+
+    def __post_init__(self) -> None:
+        self.config  # noqa: B018  (ExportConfig checks the ranges)
+
+    @property
+    def config(self) -> ExportConfig:
+        return ExportConfig(int8=self.int8, opset=self.opset, max_steps=self.max_steps,
+                            check_rows=self.check_rows, check_horizon=self.check_horizon)
+
+
 ARGS: dict[str, type] = {
     "demo": DemoArgs, "plan": PlanArgs, "eval": EvalArgs, "bench": BenchArgs, "energy": EnergyArgs,
     "collect": CollectArgs, "train-encoder": TrainEncoderArgs, "train-predictor": TrainPredictorArgs,
-    "reproduce": ReproduceArgs, "memory": MemoryArgs, "locator": LocatorArgs,
+    "reproduce": ReproduceArgs, "memory": MemoryArgs, "locator": LocatorArgs, "export": ExportArgs,
 }
 
 

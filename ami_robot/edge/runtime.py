@@ -81,10 +81,10 @@ class OnnxWorldModel:
     """
 
     def __init__(self, folder: str | Path, precision: str = "fp32", threads: int | None = None) -> None:
+        names = file_names(precision)  # a bad precision is named before any file is read
         self.folder = Path(folder)
         self.card = read_card(self.folder)
         self.precision = precision
-        names = file_names(precision)
         recorded = self.card.get("files", {}).get(precision)
         if recorded is None:
             hint = " (export with int8=true)" if precision == "int8" else ""

@@ -67,4 +67,15 @@ BAD_INPUTS: list[tuple[str, list[str], list[str]]] = [
     ("eval", ["model.path={nan}"], ["blocks.0.attn.qkv.weight", "non-finite", "NaN"]),
     ("eval", ["model.path={dir}"], ["no checkpoint at", "encoder.safetensors"]),
     ("train-predictor", ["encoder={text_pt}"], ["{text_pt}"]),
+    # the ONNX export and backend (ami_robot.edge)
+    ("export", ["opset=17"], ["opset must be >= 18"]),
+    ("export", ["check_horizon=0"], ["check_horizon must be in 1"]),
+    ("export", ["max_steps=1"], ["max_steps must be >= 2"]),
+    ("export", ["model=onnx", "model.path={dir}"], ["model=onnx is already an export", "model=shipped"]),
+    ("eval", ["model=onnx"], ["model.path=FOLDER", "ami-robot export"]),
+    ("eval", ["model=onnx", "model.path={dir}"], ["no card.json in {dir}", "ami-robot export"]),
+    ("eval", ["model=onnx", "model.path={dir}", "model.precision=int4"],
+     ["precision must be one of fp32, int8"]),
+    ("eval", ["model=onnx", "model.path={dir}", "model.threads=0"], ["model.threads", ">= 1"]),
+    ("eval", ["model=onnx", "+model.device=cpu"], ["model.device", "model.precision"]),
 ]
