@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from ami_robot.apps.common import shipped_checkpoint_dir
-from ami_robot.envs import ENV_CLASSES
 from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog
 from ami_robot.models import ACPredictor
@@ -56,6 +55,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--seed-start", type=int, default=20000, help="development seeds: 20,000+")
     parser.add_argument("--views", nargs="+", default=["exterior", "wrist"])
+    parser.add_argument("--image-size", type=int, default=64,
+                        help="rendered px (eval renders 128 and the model resizes to its 64; rendering "
+                             "every candidate of sim_frames at 128 costs ~4x)")
     parser.add_argument("--subgoals", default="all", choices=["none", "default", "all"])
     parser.add_argument("--budget", type=int, default=5, help="steps per sub-goal")
     parser.add_argument("--switch-below", type=float, default=None)
@@ -80,8 +82,8 @@ def main() -> None:
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     table = []
     for task in args.tasks:
-        subgoals = ENV_CLASSES[task].subgoal_events if args.subgoals == "all" else None
-        env_kwargs = {"palette": "heldout", "views": views, "subgoals": subgoals}
+        env_kwargs = {"palette": "heldout", "views": views, "image_size": args.image_size,
+                      "subgoals": "all" if args.subgoals == "all" else None}
         factories = {
             "sim_state": lambda env: SimMPC(env, planner),
             "sim_frames": lambda env: SimLatentMPC(env, wm, planner, **schedule),
@@ -89,7 +91,7 @@ def main() -> None:
         }
         cells = [task]
         for row in args.rows:
-            config = {"task": task, "row": row, "planner": dataclasses.asdict(planner), "views": views,
+            config = {"task": task, "row": row, "planner": dataclasses.asdict(planner), "env": env_kwargs,
                       "subgoals": args.subgoals, "budget": args.budget, "switch_below": args.switch_below,
                       "checkpoint": args.checkpoint}
             log = EpisodeLog(Path(args.out) / task / row / "episodes.jsonl", config)
@@ -99,7 +101,8 @@ def main() -> None:
             cells.append(f"{wins}/{len(records)} ({seconds:.2f} s)")
         table.append("| " + " | ".join(cells) + " |")
     print(f"planner {args.planner} {args.samples} x {args.iterations}, horizon {args.horizon}; "
-          f"views {views}; sub-goals {args.subgoals}, {args.budget} steps each; seeds {seeds[0]}-{seeds[-1]}")
+          f"views {views} at {args.image_size} px; sub-goals {args.subgoals}, {args.budget} steps each; "
+          f"seeds {seeds[0]}-{seeds[-1]}")
     print("| task | " + " | ".join(f"{r} (median s/action)" for r in args.rows) + " |")
     print("|---|" + "---|" * len(args.rows))
     print("\n".join(table))
