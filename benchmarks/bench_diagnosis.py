@@ -27,25 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_expert_energy import load_model  # a sibling script (benchmarks/ is on sys.path)
 
-from ami_robot.apps.common import shipped_checkpoint_dir
 from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog
-from ami_robot.models import ACPredictor
 from ami_robot.planners import make_config
 from ami_robot.policies import LatentMPC, SimLatentMPC, SimMPC
-from ami_robot.world_model import WorldModel
 
 ROWS = ("sim_state", "sim_frames", "world_model")
-
-
-def load_model(checkpoint: str | None, views: int) -> tuple[WorldModel, bool]:
-    """The checkpoint's world model, and whether its predictor reads `views` views (else its encoder
-    with an untrained predictor of that many views: enough for sim_frames, which only encodes)."""
-    wm = WorldModel.from_checkpoint(checkpoint or shipped_checkpoint_dir())
-    if wm.views == views:
-        return wm, True
-    return WorldModel(wm.encoder, ACPredictor(dataclasses.replace(wm.predictor.config, views=views))), False
 
 
 def main() -> None:
