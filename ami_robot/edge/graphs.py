@@ -86,5 +86,8 @@ class PredictorStepGraph(nn.Module):
             keys.append(k)
             values.append(v)
         x = x[:, len(cond):]  # (B, N, d): patch tokens only
-        z_next = normalise(p.predictor_proj(p.predictor_norm(x)))  # (B, N, D)
+        out = p.predictor_proj(p.predictor_norm(x))  # (B, N, D)
+        if p.config.residual:  # the change from this step's own frame tokens
+            out = out + torch.index_select(z, 0, rows)
+        z_next = normalise(out)
         return z_next, torch.stack(keys), torch.stack(values)

@@ -38,6 +38,10 @@ class PredictorConfig:
     action_dim: int = 7  # action and state size; extrinsics have action_dim - 1
     use_extrinsics: bool = False  # the released model has the extrinsics encoder but does not use it
     views: int = 1  # camera views per frame, each a grid x grid of patch tokens
+    # Ours, not the released model's: predict the change from the step's own frame tokens (output =
+    # z_k + proj(...), proj zero at init), so an untrained predictor starts at "nothing moves"
+    # instead of having to learn the identity through its dim-wide bottleneck. No new parameters.
+    residual: bool = False
     eps: float = 1e-6
 
     def __post_init__(self) -> None:
@@ -146,6 +150,9 @@ class ACPredictor(nn.Module):
         self.predictor_blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_dim, c.eps) for _ in range(c.depth))
         self.predictor_norm = nn.LayerNorm(c.dim, eps=c.eps)
         self.predictor_proj = nn.Linear(c.dim, c.input_dim, bias=True)
+        if c.residual:
+            nn.init.zeros_(self.predictor_proj.weight)
+            nn.init.zeros_(self.predictor_proj.bias)
 
     def _rope(self, t0: int, steps: int, device: torch.device,
               dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,4 +217,7 @@ class ACPredictor(nn.Module):
             cache.steps += steps
 
         x = x.view(b, steps, per_step, -1)[:, :, c.cond_tokens:]  # (B, T, N, d): patch tokens only
-        return self.predictor_proj(self.predictor_norm(x))  # (B, T, N, input_dim)
+        out = self.predictor_proj(self.predictor_norm(x))  # (B, T, N, input_dim)
+        if c.residual:  # each of an episode's S rows adds its group's frame tokens
+            out = (out.view(g, b // g, *out.shape[1:]) + z[:, None]).view(out.shape)
+        return out

@@ -37,6 +37,7 @@ from ami_robot.train.common import (
 @dataclass(frozen=True)
 class PredictorTrainConfig:
     predictor: str = "tiny"  # a name in PREDICTOR_CONFIGS (input_dim must equal the encoder's dim)
+    residual: bool = False  # PredictorConfig.residual: predict the change from each step's frame tokens
     clip_len: int = 4  # T: actions per training clip (T + 1 frames)
     frame_skip: int = 1  # env steps between kept frames
     rollout_steps: int = 2  # the rollout loss's recurrence length (<= clip_len)
@@ -68,7 +69,7 @@ class PredictorTrainConfig:
 
     @property
     def predictor_config(self) -> PredictorConfig:
-        return PREDICTOR_CONFIGS[self.predictor]
+        return dataclasses.replace(PREDICTOR_CONFIGS[self.predictor], residual=self.residual)
 
 
 def clip_starts(data: Trajectories, span: int, episodes: np.ndarray) -> np.ndarray:

@@ -28,16 +28,21 @@ pytest.importorskip("onnxscript")
 TOL = 1e-4
 
 
-def model(views: int) -> WorldModel:
-    predictor = dataclasses.replace(PREDICTOR_CONFIGS["micro"], views=views)
-    return WorldModel.random("micro", predictor, seed=views)
+def model(views: int, residual: bool = False) -> WorldModel:
+    predictor = dataclasses.replace(PREDICTOR_CONFIGS["micro"], views=views, residual=residual)
+    wm = WorldModel.random("micro", predictor, seed=views)
+    if residual:  # its output projection starts at zero; a trained one is not
+        weight = wm.predictor.predictor_proj.weight
+        torch.nn.init.normal_(weight, std=0.05, generator=torch.Generator().manual_seed(0))
+    return wm
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["one_view", "two_views"])
+@pytest.fixture(scope="module", params=[(1, False), (2, False), (2, True)],
+                ids=["one_view", "two_views", "two_views_residual"])
 def exported(request: pytest.FixtureRequest,
              tmp_path_factory: pytest.TempPathFactory) -> tuple[WorldModel, Path]:
-    wm = model(request.param)
-    folder = tmp_path_factory.mktemp(f"onnx_{request.param}")
+    wm = model(*request.param)
+    folder = tmp_path_factory.mktemp(f"onnx_{request.param[0]}_{request.param[1]}")
     export_onnx(wm, folder, ExportConfig(int8=True, check_rows=4, check_horizon=2), {"kind": "random"})
     return wm, folder
 
