@@ -7,6 +7,9 @@ Registered ids (max_episode_steps = the EVAL_PROTOCOL.md budget of each task):
     import ami_robot.envs
     env = gym.make("ami_robot/PickPlace-v0", image_size=64)
     obs, info = env.reset(seed=0)   # obs: pixels, state, goal_pixels; info: sub-goals, goal_state, ...
+
+For state-based RL, `make_goal_env(task)` wraps a task in `GoalObservation` (envs/goals.py):
+Gymnasium-Robotics' observation / achieved_goal / desired_goal and a vectorised `compute_reward`.
 """
 
 import os
@@ -22,6 +25,12 @@ from gymnasium.envs.registration import register, registry  # noqa: E402
 
 from ami_robot.envs.arm import VIEWS, ArmEnv, stack_views, view_key  # noqa: E402
 from ami_robot.envs.experts import Goal, ScriptedExpert, TaskScript  # noqa: E402
+from ami_robot.envs.goals import (  # noqa: E402
+    GoalObservation,
+    goal_observation,
+    goal_observation_space,
+    make_goal_env,
+)
 from ami_robot.envs.randomization import PALETTES, RandomizationConfig  # noqa: E402
 from ami_robot.envs.specs import (  # noqa: E402
     ACTION_HIGH,
@@ -53,6 +62,7 @@ __all__ = [
     "TASK_SPECS",
     "ArmEnv",
     "Goal",
+    "GoalObservation",
     "GraspEnv",
     "PickPlaceEnv",
     "PushEnv",
@@ -62,6 +72,9 @@ __all__ = [
     "TaskScript",
     "TaskSpec",
     "VIEWS",
+    "goal_observation",
+    "goal_observation_space",
+    "make_goal_env",
     "stack_views",
     "view_key",
 ]
