@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from omegaconf import DictConfig
 
 from ami_robot.apps.common import AppError, build_dataclass, to_dict
+from ami_robot.data.collection import OUT_FORMATS
 from ami_robot.edge import ExportConfig
 from ami_robot.envs import TASK_SPECS
 from ami_robot.world_model import METRICS
@@ -168,9 +169,14 @@ class EnergyArgs:
 
 @dataclass(frozen=True)
 class CollectArgs:
-    """`ami-robot collect`: its settings are the `collect` node (CollectConfig)."""
+    """`ami-robot collect`: the `collect` node is CollectConfig; `format` is what it writes."""
 
     GROUPS: ClassVar[tuple[str, ...]] = ("collect",)
+    format: str = "shards"  # shards (ours, resumable) or lerobot (a LeRobotDataset v3 folder)
+
+    def __post_init__(self) -> None:
+        if self.format not in OUT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(OUT_FORMATS)}, got format={self.format}")
 
 
 @dataclass(frozen=True)

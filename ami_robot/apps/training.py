@@ -22,6 +22,7 @@ from ami_robot.apps.schemas import (
     app_args,
 )
 from ami_robot.data.collection import CollectConfig, collect
+from ami_robot.data.lerobot_io import LeRobotError
 from ami_robot.data.shards import ShardError
 from ami_robot.train.locator import LocatorTrainConfig, build_locator
 from ami_robot.train.memory import build_memory
@@ -38,9 +39,10 @@ for _name, _cls in _SCHEMAS.items():
 
 
 def run_collect(cfg: DictConfig) -> None:
-    app_args(cfg, CollectArgs, "collect")
+    args = app_args(cfg, CollectArgs, "collect")
     config = build_dataclass(CollectConfig, cfg.collect, "collect")
-    stats = collect(config, progress=True)
+    with _strict_data_errors():
+        stats = collect(config, progress=True, out_format=args.format)
     print(f"{stats.collected} episodes collected ({stats.already} already there), {stats.frames} frames "
           f"in {stats.seconds:.0f} s ({stats.frames_per_s:.0f} frames/s) -> {config.out_dir}")
 
@@ -77,12 +79,15 @@ def run_train_predictor(cfg: DictConfig) -> None:
 
 @contextlib.contextmanager
 def _strict_data_errors(key: str = "strict_data") -> Iterator[None]:
-    """A damaged shard under strict_data=true: one line naming it and both ways out."""
+    """A damaged shard under strict_data=true: one line naming it and both ways out; a LeRobot
+    dataset that does not fit (or no lerobot installed): the message, which says what was expected."""
     try:
         yield
     except ShardError as exc:
         raise AppError(f"{exc} ({key}=true; {key}=false trains on the rest and records what it "
                        "skipped in the model card)") from None
+    except LeRobotError as exc:
+        raise AppError(str(exc)) from None
 
 
 def _report_skipped(usage: dict[str, Any]) -> None:

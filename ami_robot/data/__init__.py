@@ -7,6 +7,7 @@
     policies    the data policies (noisy scripted play, random walk)
     play_env    PlayEnv: a collection worker's environment, the policy inside
     collection  CollectConfig, collect(): parallel, deterministic, resumable collection
+    lerobot_io  LeRobotDataset folders in and out (the optional `[lerobot]` extra)
 
 Names are imported on first use, so a collection worker never imports torch.
 """
@@ -38,6 +39,9 @@ _EXPORTS = {
     "CollectStats": "collection",
     "collect": "collection",
     "plan_episode": "collection",
+    "LeRobotError": "lerobot_io",
+    "LeRobotWriter": "lerobot_io",
+    "write_lerobot": "lerobot_io",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -32,6 +32,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 import ami_robot.envs
+from ami_robot.data.lerobot_io import LeRobotWriter
 from ami_robot.data.play_env import PlayEnv
 from ami_robot.data.policies import POLICY_KINDS, PlayConfig
 from ami_robot.data.shards import Episode
@@ -218,13 +219,28 @@ def _run_round(vec: VectorEnv, batch: list[dict[str, Any]]) -> tuple[list[Episod
     return episodes, errors
 
 
-def collect(cfg: CollectConfig, progress: bool = False) -> CollectStats:
-    """Collect episodes 0 .. cfg.episodes-1 into cfg.out_dir, skipping those already stored there."""
+OUT_FORMATS = ("shards", "lerobot")  # what `collect` writes: our resumable shards, or a LeRobotDataset
+
+
+def open_writer(cfg: CollectConfig, out_format: str = "shards") -> ShardWriter | LeRobotWriter:
+    """The writer of `out_format`: a ShardWriter (resumes), or a LeRobotWriter (a new folder, v3)."""
+    if out_format == "shards":
+        return ShardWriter(cfg.out_dir, cfg.settings(), cfg.episodes_per_shard, cfg.compresslevel)
+    if out_format == "lerobot":
+        return LeRobotWriter(cfg.out_dir, cfg.settings(), views=cfg.env_kwargs.get("views", ("exterior",)))
+    raise ValueError(f"out_format must be one of {', '.join(OUT_FORMATS)}, got {out_format!r}")
+
+
+def collect(cfg: CollectConfig, progress: bool = False, out_format: str = "shards") -> CollectStats:
+    """Collect episodes 0 .. cfg.episodes-1 into cfg.out_dir, skipping those already stored there.
+
+    out_format "lerobot" writes a new LeRobotDataset folder instead of shards (needs the `[lerobot]`
+    extra; no resume: ami_robot.data.lerobot_io)."""
     start = time.perf_counter()
     collected = frames = 0
     outcomes: dict[str, list[bool]] = {}
     failed: dict[int, str] = {}
-    with ShardWriter(cfg.out_dir, cfg.settings(), cfg.episodes_per_shard, cfg.compresslevel) as writer:
+    with open_writer(cfg, out_format) as writer:
         done = writer.done_ids
         todo = [plan_episode(cfg, i) for i in range(cfg.episodes) if i not in done]
         already = cfg.episodes - len(todo)

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ami_robot.data.actions import ACTION_DIM, STATE_DIM, actions_from_states, compose_actions
+from ami_robot.data.lerobot_io import is_lerobot_dataset, read_lerobot
 from ami_robot.data.shards import ShardError, load_manifest, read_shard
 
 ActionMode = Literal["states", "commanded"]
@@ -81,8 +82,13 @@ def load_trajectories(
     `strict`, else it is named in a warning (with the fix) and skipped; `Trajectories.usage()` says
     what was used and skipped. `episode_filter(meta) -> bool` keeps a subset of episodes,
     e.g. `lambda m: m["task"] == "Reach"`.
+
+    A LeRobotDataset folder (meta/info.json: ami_robot.data.lerobot_io, the `[lerobot]` extra) is
+    read instead when `root` holds one; it has no shards, so nothing is skipped and `strict` is moot.
     """
     root = Path(root)
+    if is_lerobot_dataset(root):
+        return Trajectories(**read_lerobot(root, episode_filter))
     manifest = load_manifest(root)
     capacity = sum(int(entry["frames"]) for entry in manifest["shards"])
     frames = states = actions = None
