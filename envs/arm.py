@@ -195,6 +195,7 @@ class ArmEnv(gym.Env):
         blank = np.zeros((image_size, image_size, 3), np.uint8)
         self._goal_pixels = {view: blank for view in views}
         self._pixels = {view: blank for view in views}
+        self._goal_display: dict[str, Any] = {}  # render_views' goal and sub-goal frames, from reset
 
     # ------------------------------------------------------------------ task hooks
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:
@@ -244,10 +245,18 @@ class ArmEnv(gym.Env):
             return None
         if self.render_size == self.image_size:
             return self._pixels["exterior"].copy()
-        if self._big_renderer is None:
-            self._big_renderer = _new_renderer(self.model, self.render_size)
-        self._big_renderer.update_scene(self.sim.data, camera=self._camera)
-        return self._big_renderer.render()
+        return self._render_big(self.sim, self._camera)
+
+    def render_views(self) -> dict[str, Any]:
+        """For people (videos, reports): every observed camera at render_size, keyed as observations
+        and reset info are: the current frames (`pixels`, `wrist_pixels`, ...), the goal's
+        (`goal_pixels`, ...) and the sub-goals' (`subgoal_pixels`, ... lists), the last two rendered
+        at reset. Observations, and so the model's input, stay at image_size."""
+        if self.render_mode != "rgb_array":
+            raise RuntimeError('render_views() needs render_mode="rgb_array", e.g. '
+                               'gymnasium.make(env_id, render_mode="rgb_array", render_size=256)')
+        now = self._pixels if self.render_size == self.image_size else self._display_views(self.sim)
+        return {**{view_key(view): frame.copy() for view, frame in now.items()}, **self._goal_display}
 
     def close(self) -> None:
         for renderer in (self._renderer, self._big_renderer):
@@ -298,6 +307,20 @@ class ArmEnv(gym.Env):
     def _render_views(self, sim: ArmSim) -> dict[str, np.ndarray]:
         return {view: self._render(sim, camera) for view, camera in self._cameras.items()}
 
+    def _render_big(self, sim: ArmSim, camera: int) -> np.ndarray:
+        if self._big_renderer is None:
+            self._big_renderer = _new_renderer(self.model, self.render_size)
+        self._big_renderer.update_scene(sim.data, camera=camera)
+        return self._big_renderer.render()
+
+    def _display_views(self, sim: ArmSim) -> dict[str, np.ndarray] | None:
+        """Every observed camera at render_size (render_views); None unless render_mode is set."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self.render_size == self.image_size:
+            return self._render_views(sim)
+        return {view: self._render_big(sim, camera) for view, camera in self._cameras.items()}
+
     def _check_action(self, action: Any) -> tuple[np.ndarray, bool]:
         array = np.asarray(action)
         if array.shape != self.action_space.shape:
@@ -335,7 +358,7 @@ class ArmEnv(gym.Env):
                 action = script.act()
                 for name in script.events:
                     if name in self.subgoal_names and name not in frames:
-                        frames[name] = (self._render_views(sim), sim.robot_state())
+                        frames[name] = (self._render_views(sim), sim.robot_state(), self._display_views(sim))
                 if script.done:
                     break
                 sim.apply_action(action)
@@ -346,6 +369,9 @@ class ArmEnv(gym.Env):
                 break
         self.goal = realised or self._realised_goal(sim, goal, force=True)
         self._goal_pixels = self._render_views(sim)
+        display = self._display_views(sim)
+        self._goal_display = {} if display is None else {
+            view_key(view, "goal_"): frame for view, frame in display.items()}
         self.goal_state = sim.robot_state()
         self.goal_task_state = sim.task_state()
         info: dict[str, Any] = {
@@ -365,4 +391,7 @@ class ArmEnv(gym.Env):
                 info[view_key(view, "subgoal_")] = [frames[name][0][view] for name in names]
             info["subgoal_states"] = [frames[name][1] for name in names]
             info["subgoal_steps"] = [script.events[name] for name in names]
+            if display is not None:
+                for view in self.views:
+                    self._goal_display[view_key(view, "subgoal_")] = [frames[name][2][view] for name in names]
         return info

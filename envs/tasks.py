@@ -61,7 +61,8 @@ _COMMON = """
     (`TASK_SPECS[task].budget`, set at registration).
 
     ## Arguments
-    `render_mode` (None or "rgb_array": the exterior camera at `render_size`), `image_size`
+    `render_mode` (None or "rgb_array": the exterior camera at `render_size`; `render_views()` then
+    gives every observed camera, the goal and the sub-goals at that size, for videos), `image_size`
     (default 128 px), `render_size` (default image_size), `object_kind` ("cube", "cylinder",
     "random"), `object_size_range` (m, cube edge / cylinder diameter), `palette` ("train",
     "heldout" or a list of RGB triples), `start_region` and `goal_region` (((x0, y0), (x1, y1)) m),
