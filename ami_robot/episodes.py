@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import imageio.v2 as imageio
-import numpy as np
 from tqdm import tqdm
 
 import ami_robot.envs  # noqa: F401  (registers the ami_robot/* ids)
 from ami_robot.envs import TASK_SPECS
 from ami_robot.evaluation import EpisodeLog
+from ami_robot.video import VIDEO_SIZE, episode_video, target_of, video_name
 
 PolicyFactory = Callable[..., Any]
 
@@ -53,14 +52,23 @@ def run_episodes(
     env_kwargs: dict[str, Any] | None = None,
     batch_size: int = 1,
     video_dir: str | Path | None = None,
+    video_size: int = VIDEO_SIZE,
     progress: bool = True,
     on_episode: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run `task` for every seed not yet in `log`; returns all of this task/method's records."""
+    """Run `task` for every seed not yet in `log`; returns all of this task/method's records.
+
+    With `video_dir`, each episode's video (ami_robot.video) goes there, its cameras rendered at
+    `video_size` px (or env_kwargs' render_size, if larger) while observations keep image_size.
+    """
     done = {r["seed"]: r for r in log.open() if r["task"] == task and r["method"] == method}
     todo = [s for s in seeds if s not in done]
     budget = TASK_SPECS[task].budget
-    envs = [make_env(task, **(env_kwargs or {})) for _ in range(max(1, min(batch_size, len(todo))))]
+    env_kwargs = dict(env_kwargs or {})
+    if video_dir is not None:  # a second, larger renderer for people; the policy sees the same obs
+        sizes = (video_size, env_kwargs.get("render_size") or 0, env_kwargs.get("image_size", 0))
+        env_kwargs.update(render_mode="rgb_array", render_size=max(sizes))
+    envs = [make_env(task, **env_kwargs) for _ in range(max(1, min(batch_size, len(todo))))]
     # One policy per environment (bound to it, for privileged ones), made once; a batch policy
     # serves every environment from the first instance.
     first = instantiate_policy(policy_factory, envs[0]) if todo else None
@@ -86,9 +94,13 @@ def run_episodes(
             else:
                 for policy, o, info in zip(policies, obs, infos, strict=True):
                     policy.reset(o, info)
-            frames = [[o["pixels"]] for o in obs] if video_dir else None
+            shown = [[env.unwrapped.render_views()] for env in active] if video_dir else None
+            targets: list[list[Any]] = [[] for _ in chunk]
             last_infos = infos
             for _ in range(budget):
+                if shown is not None:  # what each policy plans toward from this frame
+                    for i, policy in enumerate(policies):
+                        targets[i].append(target_of(policy, i if batched else 0))
                 if batched:
                     actions = first.act_batch(obs)
                 else:
@@ -96,17 +108,17 @@ def run_episodes(
                 stepped = [env.step(a) for env, a in zip(active, actions, strict=True)]
                 obs = [s[0] for s in stepped]
                 last_infos = [s[4] for s in stepped]
-                if frames is not None:
-                    for f, o in zip(frames, obs, strict=True):
-                        f.append(o["pixels"])
+                if shown is not None:
+                    for frames, env in zip(shown, active, strict=True):
+                        frames.append(env.unwrapped.render_views())
             wall = time.time() - start
             for i, (seed, info) in enumerate(zip(chunk, last_infos, strict=True)):
                 record = _record(task, method, int(seed), info, policies[i], i, batched, wall / len(chunk))
                 log.append(record)
                 done[int(seed)] = record
-                if frames is not None:
-                    _write_video(Path(video_dir) / f"{task}_{method}_seed{seed}.mp4", frames[i],
-                                 infos[i]["goal_pixels"])
+                if shown is not None:
+                    episode_video(Path(video_dir) / video_name(task, method, seed), shown[i], infos[i],
+                                  targets[i], record.get("energies", []), f"{task} {method} seed {seed}")
                 if on_episode is not None:
                     on_episode(record)
                 bar.update(1)
@@ -133,9 +145,3 @@ def _record(task: str, method: str, seed: int, info: dict[str, Any], policy: Any
         record["energies"] = [round(float(e), 5) for e in mine]
     return record
 
-
-def _write_video(path: Path, frames: list[np.ndarray], goal: np.ndarray, fps: int = 4) -> None:
-    """The camera view beside the goal image, one frame per action."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    side = [np.concatenate([f, goal], axis=1) for f in frames]
-    imageio.mimwrite(path, side, fps=fps, macro_block_size=1)

@@ -32,11 +32,11 @@ def test_wilson_contains_the_rate(n) -> None:
 
 
 def test_bench_chart_with_certain_rows(tmp_path) -> None:
-    from ami_robot.apps.evaluate import _bar_chart
+    from ami_robot.report import save_figure, success_chart
 
     records = [{"task": "Reach", "method": m, "seed": s, "success": m == "expert", "final_distance": 0.0}
                for m in ("expert", "random") for s in range(50)]
-    _bar_chart(summarize(records), tmp_path / "bench.png")  # 50/50 and 0/50 both have error bars
+    save_figure(success_chart(summarize(records)), tmp_path / "bench.png")  # 50/50 and 0/50: error bars
     assert (tmp_path / "bench.png").stat().st_size > 0
 
 

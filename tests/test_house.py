@@ -24,7 +24,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("ami_robot.agent", "ami_robot.sim_model"),  # the receding-horizon loop and its cost models
     ("ami_robot.policies",),
     ("ami_robot.data", "ami_robot.train"),
-    ("ami_robot.episodes", "ami_robot.evaluation", "ami_robot.runlock"),
+    ("ami_robot.episodes", "ami_robot.evaluation", "ami_robot.runlock",
+     "ami_robot.video", "ami_robot.report"),  # report.html and the episode videos it shows
     ("ami_robot.apps", "ami_robot.conf", "ami_robot"),
 ]
 # Where a folder installs (pyproject.toml's package-dir).

@@ -18,6 +18,7 @@ from ami_robot.apps.common import (
 from ami_robot.apps.schemas import DemoArgs, app_args
 from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog, ResumeMismatchError, markdown_table, summarize
+from ami_robot.report import write_report
 from ami_robot.runlock import RunLockedError
 
 
@@ -45,4 +46,5 @@ def run(cfg: DictConfig) -> None:
     if seconds:
         print(f"median planning time: {np.median(seconds):.3f} s per action "
               f"({args.batch_size} episodes planned per batch)")
-    print(f"videos (camera view | goal) in {out / 'videos'}")
+    print(f"videos (the cameras beside the goal) in {out / 'videos'}; "
+          f"open {write_report(out, 'ami-robot demo')} in a browser")

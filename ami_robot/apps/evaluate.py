@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -22,6 +21,7 @@ from ami_robot.apps.common import (
 from ami_robot.apps.schemas import BenchArgs, EpisodesArgs, EvalArgs, app_args
 from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog, ResumeMismatchError, markdown_table, summarize
+from ami_robot.report import save_figure, success_chart, write_report
 from ami_robot.runlock import RunLockedError
 
 
@@ -61,8 +61,9 @@ def _run(cfg: DictConfig, args: EpisodesArgs, policies: dict[str, Any], title: s
     table = markdown_table(summary)
     write_json(out / "summary.json", {"summary": summary, "config": run_config, "machine": machine_record()})
     (out / "results.md").write_text(f"# {title}\n\n{table}")
+    report = write_report(out, title)
     print(table)
-    print(f"results in {out}")
+    print(f"results in {out}; open {report} in a browser")
     return summary
 
 
@@ -81,35 +82,5 @@ def run_bench(cfg: DictConfig) -> None:
         raise AppError(f"unknown method(s) {unknown}; choose from {list(cfg.policies)}")
     policies = {name: cfg.policies[name] for name in chosen}
     summary = _run(cfg, args, policies, title="ami-robot bench")
-    _bar_chart(summary, output_dir() / "bench.png")
+    save_figure(success_chart(summary), output_dir() / "bench.png")
 
-
-def _bar_chart(summary: dict[str, dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = sorted({s["task"] for s in summary.values()})
-    methods = sorted({s["method"] for s in summary.values()})
-    width = 0.8 / max(1, len(methods))
-    fig, ax = plt.subplots(figsize=(2 + 1.6 * len(tasks), 3.5))
-    for j, method in enumerate(methods):
-        xs, ys, errs = [], [], [[], []]
-        for i, task in enumerate(tasks):
-            s = summary.get(f"{task}/{method}")
-            if s is None:
-                continue
-            lo, hi = s["wilson95"]
-            xs.append(i + j * width)
-            ys.append(100 * s["success_rate"])
-            errs[0].append(100 * (s["success_rate"] - lo))
-            errs[1].append(100 * (hi - s["success_rate"]))
-        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=method)
-    ax.set_xticks([i + width * (len(methods) - 1) / 2 for i in range(len(tasks))], tasks)
-    ax.set_ylabel("success (%) with Wilson 95%")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

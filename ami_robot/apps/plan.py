@@ -21,6 +21,7 @@ from ami_robot.apps.schemas import PlanArgs, app_args
 from ami_robot.envs import TASK_SPECS
 from ami_robot.episodes import make_env
 from ami_robot.policies.latent import LatentMPC
+from ami_robot.video import fit, write_video
 
 
 def load_goal_image(path: str | Path) -> np.ndarray:
@@ -90,21 +91,12 @@ def run(cfg: DictConfig) -> None:
     print(f"video (camera view | goal) {out / 'plan.mp4'}, energy plot {out / 'energy.png'}")
 
 
-def _fit(image: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crop and nearest-resize an image to size x size, for display beside the camera."""
-    h, w = image.shape[:2]
-    side = min(h, w)
-    image = image[(h - side) // 2 : (h - side) // 2 + side, (w - side) // 2 : (w - side) // 2 + side]
-    idx = np.arange(size) * side // size
-    return image[idx][:, idx]
-
-
 def _video(path: Path, frames: list[np.ndarray], goals: list[np.ndarray], goal_index: list[int]) -> None:
     size = frames[0].shape[0]
-    shown = [_fit(g, size) for g in goals]
+    shown = [fit(g, size) for g in goals]
     indices = goal_index + goal_index[-1:]
     side_by_side = [np.concatenate([f, shown[i]], axis=1) for f, i in zip(frames, indices, strict=True)]
-    imageio.mimwrite(path, side_by_side, fps=4, macro_block_size=1)
+    write_video(path, side_by_side)
 
 
 def _energy_plot(path: Path, energies: list[float], goal_index: list[int]) -> None:
