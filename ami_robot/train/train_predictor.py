@@ -32,12 +32,16 @@ from ami_robot.train.common import (
     step_batches,
     unwrap,
 )
+from ami_robot.weights import load_ours
 
 
 @dataclass(frozen=True)
 class PredictorTrainConfig:
     predictor: str = "tiny"  # a name in PREDICTOR_CONFIGS (input_dim must equal the encoder's dim)
     residual: bool = False  # PredictorConfig.residual: predict the change from each step's frame tokens
+    # A predictor of ours (.safetensors with its card) to start from instead of random weights:
+    # fine-tuning on new data, or training on where an earlier run stopped. Its config must be this one's.
+    init_from: str | None = None
     clip_len: int = 4  # T: actions per training clip (T + 1 frames)
     frame_skip: int = 1  # env steps between kept frames
     rollout_steps: int = 2  # the rollout loss's recurrence length (<= clip_len)
@@ -97,6 +101,16 @@ def latents_for(data: Trajectories, encoder: VisionTransformer, cache: Path, pro
     return latents
 
 
+def initial_predictor(path: str | Path, config: PredictorConfig) -> ACPredictor:
+    """The predictor at `path` (ours, with its card) to train further; its config must be `config`."""
+    predictor, _ = load_ours(path, "predictor")
+    if predictor.config != config:
+        raise ValueError(f"predictor.init_from={path} is a {predictor.config}, but this run trains a "
+                         f"{config}: set predictor.predictor and predictor.residual to match it (the "
+                         f"number of views comes from the data)")
+    return predictor.train()
+
+
 def _encoder_key(encoder: VisionTransformer) -> str:
     total = sum(float(p.detach().double().sum()) for p in encoder.parameters())
     return f"{encoder.config}|{total:.10e}"
@@ -134,7 +148,8 @@ def train_predictor(
     train_eps, _ = split_episodes(data, cfg.holdout_every)
     starts = clip_starts(data, cfg.clip_len * cfg.frame_skip, train_eps)
 
-    model = ACPredictor(pcfg).to(dev)
+    model = ACPredictor(pcfg) if cfg.init_from is None else initial_predictor(cfg.init_from, pcfg)
+    model = model.to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, betas=(0.9, 0.999),
                                   weight_decay=cfg.weight_decay)
     resume = TrainingState(out_dir, asdict(cfg), {"model": model, "optimizer": optimizer})

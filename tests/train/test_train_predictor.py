@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from ami_robot.data import load_trajectories
@@ -12,6 +13,7 @@ from ami_robot.train.train_predictor import (
     split_episodes,
     train_predictor,
 )
+from ami_robot.weights import save_model
 
 
 def _cfg(**kw) -> PredictorTrainConfig:
@@ -70,3 +72,19 @@ def test_two_view_data_trains_a_two_view_predictor(toy_two_view_data, tmp_path) 
     _, held = split_episodes(data, 4)
     errors = prediction_error_by_horizon(run["predictor"], data, latents, held, horizons=2)
     assert len(errors["model"]) == 2 and all(np.isfinite(errors["model"]))
+
+
+def test_init_from_starts_where_a_saved_predictor_ends(toy_data, tmp_path) -> None:
+    enc = _encoder()
+    first = train_predictor(_cfg(), toy_data, enc, tmp_path / "a", device="cpu", progress=False)
+    saved = tmp_path / "first" / "predictor.safetensors"
+    save_model(first["predictor"], saved)
+    cfg = _cfg(init_from=str(saved))
+    start = train_predictor(cfg, toy_data, enc, tmp_path / "b", device="cpu", progress=False, stop_after=0)
+    sa, sb = first["predictor"].state_dict(), start["predictor"].state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    trained = train_predictor(cfg, toy_data, enc, tmp_path / "b", device="cpu", progress=False)
+    assert any(not torch.equal(sa[k], trained["predictor"].state_dict()[k]) for k in sa)  # and it trains on
+    with pytest.raises(ValueError, match="init_from=.*set predictor.predictor and predictor.residual"):
+        train_predictor(_cfg(init_from=str(saved), residual=True), toy_data, enc, tmp_path / "c",
+                        device="cpu", progress=False)
