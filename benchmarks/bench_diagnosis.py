@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--horizon", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help="world_model episodes planned in one batch (eval's batch_size); sim rows: one")
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
     parser.add_argument("--out", default="runs/diagnosis", help="episodes.jsonl per task and row (resumes)")
     args = parser.parse_args()
@@ -84,7 +86,9 @@ def main() -> None:
                       "subgoals": args.subgoals, "budget": args.budget, "switch_below": args.switch_below,
                       "checkpoint": args.checkpoint}
             log = EpisodeLog(Path(args.out) / task / row / "episodes.jsonl", config)
-            records = run_episodes(task, seeds, factories[row], log, row, env_kwargs=env_kwargs)
+            batch = args.batch_size if row == "world_model" else 1
+            records = run_episodes(task, seeds, factories[row], log, row, env_kwargs=env_kwargs,
+                                   batch_size=batch)
             wins = sum(r["success"] for r in records)
             seconds = np.median([s for r in records for s in r.get("plan_seconds", [0.0])])
             cells.append(f"{wins}/{len(records)} ({seconds:.2f} s)")
