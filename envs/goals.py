@@ -20,6 +20,16 @@ the agent sees and is rewarded with, as Gymnasium-Robotics' `GoalEnv` does (gymn
 The desired goal is the env's realised goal (`env.goal.position`), the same point `info["distance"]`
 measures to.
 
+## Action Space
+By default (`rotation=False`) Gymnasium-Robotics' Fetch convention: `Box(-high, high, (4,), float32)`,
+the TCP target's x, y, z change (bound 0.1 m) and the gripper command change (bound 1), passed to
+the env as its 7-D action with no rotation (`arm_action`), so the hand keeps the orientation reset
+gave it (pointing down). `rotation=True` keeps the env's own 7-D action. Why the default: SAC + HER
+on Reach with the 7-D action had no training success in 10k steps, where the 4-D one succeeded in
+every training episode from 18k steps on (docs/rl.md): random rotations twist the wrist so that the
+TCP trails its target (median 7 cm under uniform random actions, up to 24 cm), a lag the
+observation does not show.
+
 ## Observation Space
 `Dict(observation, achieved_goal, desired_goal)`, all float32:
 - `observation`: the robot state (7: TCP xyz, TCP extrinsic xyz Euler, gripper closure, as the
@@ -43,8 +53,8 @@ own verdict, the one the evaluation protocol reads.
 on until the wrapped env's TimeLimit truncates them at the task's budget.
 
 ## Speed
-The wrapped env still renders its frames every step (the wrapper drops them): `make_goal_env`
-makes it at 16 px, the smallest size, where a step renders in a few ms.
+The wrapped env still renders its frames every step (it has no switch to stop that; the wrapper
+drops them): `make_goal_env` makes it at 16 px, the smallest size, where a frame costs ~3 ms.
 """
 
 from __future__ import annotations
@@ -56,10 +66,11 @@ import numpy as np
 from gymnasium import spaces
 
 from ami_robot.envs.arm import STATE_HIGH, STATE_LOW
-from ami_robot.envs.specs import TASK_SPECS
+from ami_robot.envs.specs import ACTION_HIGH, TASK_SPECS
 
 # What each task's achieved goal reads: the TCP or the object's centre.
 ACHIEVED = {"Reach": "tcp", "Grasp": "object", "Push": "object", "PickPlace": "object"}
+POSITION_ACTION_HIGH = (ACTION_HIGH[0], ACTION_HIGH[1], ACTION_HIGH[2], ACTION_HIGH[6])  # m, m, m, 1
 # Bounds of the observation's parts: the robot state's are the env's `state` Box; a position is
 # within 2 m of the arm's base (the object may fall off the table, below z = 0); velocities are
 # bounded far above what the scene reaches (a 1 m fall ends at 4.4 m/s): a finite Box.
@@ -79,6 +90,22 @@ def goal_observation_space(task: str) -> spaces.Dict:
     goal = spaces.Box(-REACH, REACH, (3,), np.float32)
     return spaces.Dict({"observation": spaces.Box(np.array(low, np.float32), np.array(high, np.float32)),
                         "achieved_goal": goal, "desired_goal": goal})
+
+
+def position_action_space() -> spaces.Box:
+    """The 4-D action of `rotation=False`: TCP target x, y, z change (m) and gripper command change."""
+    high = np.array(POSITION_ACTION_HIGH, np.float32)
+    return spaces.Box(-high, high)
+
+
+def arm_action(action: np.ndarray) -> np.ndarray:
+    """The env's 7-D action for a 4-D one (dx, dy, dz, gripper): no rotation."""
+    action = np.asarray(action)
+    if action.shape != (4,):
+        raise ValueError(f"a position action has shape (4,): dx, dy, dz, gripper; got {action.shape}")
+    full = np.zeros(7, action.dtype if np.issubdtype(action.dtype, np.floating) else np.float32)
+    full[:3], full[6] = action[:3], action[3]
+    return full
 
 
 def goal_observation(env: gym.Env) -> dict[str, np.ndarray]:
@@ -103,13 +130,16 @@ def goal_observation(env: gym.Env) -> dict[str, np.ndarray]:
 
 class GoalObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """An ArmEnv task as a Gymnasium-Robotics goal env: see the module docstring for the goals,
-    the observation, the sparse reward and the episode end. (Recorded in `env.spec`, so
-    `env.spec.make()` rebuilds the wrapped env, as gymnasium's env checker does.)"""
+    the actions, the observation, the sparse reward and the episode end. (Recorded in `env.spec`,
+    so `env.spec.make()` rebuilds the wrapped env, as gymnasium's env checker does.)"""
 
-    def __init__(self, env: gym.Env) -> None:
-        gym.utils.RecordConstructorArgs.__init__(self)
+    def __init__(self, env: gym.Env, rotation: bool = False) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, rotation=rotation)
         gym.Wrapper.__init__(self, env)
         task = env.unwrapped.task_name
+        self.rotation = rotation
+        if not rotation:
+            self.action_space = position_action_space()
         self.observation_space = goal_observation_space(task)
         self.distance_threshold = TASK_SPECS[task].threshold  # m
 
@@ -121,7 +151,7 @@ class GoalObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, info
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        _, _, terminated, truncated, info = self.env.step(action)
+        _, _, terminated, truncated, info = self.env.step(action if self.rotation else arm_action(action))
         obs = goal_observation(self.env)
         achieved, desired = obs["achieved_goal"], obs["desired_goal"]
         info["is_success"] = self._is_success(obs)
@@ -148,9 +178,9 @@ class GoalObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], None) == 0)
 
 
-def make_goal_env(task: str, image_size: int = 16, **kwargs: Any) -> GoalObservation:
-    """`GoalObservation(gym.make("ami_robot/<task>-v0", image_size=16, **kwargs))`: the frames it
-    still renders are dropped, so they are made at the smallest size."""
+def make_goal_env(task: str, rotation: bool = False, image_size: int = 16, **kwargs: Any) -> GoalObservation:
+    """`GoalObservation(gym.make("ami_robot/<task>-v0", image_size=16, **kwargs), rotation)`: the
+    frames it still renders are dropped, so they are made at the smallest size."""
     if task not in TASK_SPECS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASK_SPECS)}")
-    return GoalObservation(gym.make(TASK_SPECS[task].env_id, image_size=image_size, **kwargs))
+    return GoalObservation(gym.make(TASK_SPECS[task].env_id, image_size=image_size, **kwargs), rotation)

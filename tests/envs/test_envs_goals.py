@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from ami_robot.envs import TASK_SPECS, GoalObservation, goal_observation_space, make_goal_env
+from ami_robot.envs import ACTION_HIGH, TASK_SPECS, GoalObservation, goal_observation_space, make_goal_env
+from ami_robot.envs.goals import arm_action
 
 WRAPPED = "different from the unwrapped version"  # check_env's note that it was handed a wrapper
 
@@ -25,11 +26,31 @@ def goal_env():
 
 
 def test_check_env(goal_env, task: str) -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(goal_env(task), skip_render_check=True)
-    others = [str(w.message) for w in caught if WRAPPED not in str(w.message)]
-    assert not others
+    for rotation in (False, True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_env(goal_env(task, rotation=rotation), skip_render_check=True)
+        others = [str(w.message) for w in caught if WRAPPED not in str(w.message)]
+        assert not others
+
+
+def test_position_actions_are_the_envs_without_rotation(goal_env) -> None:
+    four, seven = goal_env("Push"), goal_env("Push", rotation=True)
+    assert four.action_space.shape == (4,) and seven.action_space.shape == (7,)
+    np.testing.assert_allclose(four.action_space.high, [*ACTION_HIGH[:3], ACTION_HIGH[6]])
+    np.testing.assert_array_equal(arm_action(np.array([0.01, -0.02, 0.03, 0.5], np.float32)),
+                                  np.array([0.01, -0.02, 0.03, 0, 0, 0, 0.5], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        arm_action(np.zeros(7, np.float32))
+    a, _ = four.reset(seed=5)
+    b, _ = seven.reset(seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        action = rng.uniform(four.action_space.low, four.action_space.high).astype(np.float32)
+        a, *_ = four.step(action)
+        b, *_ = seven.step(arm_action(action))
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_spaces_and_goals_follow_the_env(goal_env, task: str) -> None:
@@ -81,7 +102,7 @@ def test_time_limit_and_pixels_left_as_they_were(goal_env) -> None:
     assert inner.observation_space["pixels"].shape == (32, 32, 3)
     env.reset(seed=0)
     for step in range(1, TASK_SPECS["Reach"].budget + 1):
-        _, _, terminated, truncated, info = env.step(np.zeros(7, np.float32))
+        _, _, terminated, truncated, info = env.step(np.zeros(4, np.float32))
         assert not terminated and truncated == (step == TASK_SPECS["Reach"].budget)
     assert "success" in info and "distance" in info  # the env's own verdict stays in info
 
