@@ -22,7 +22,8 @@ from ami_robot.planners import make_config
 from ami_robot.policies import RetrievalConfig, RetrievalMPC
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = ["README.md", "docs/results.md", "checkpoints/README.md", "docs/edge.md", "docs/report.md"]
+DOCUMENTS = ["README.md", "docs/results.md", "checkpoints/README.md", "docs/edge.md", "docs/report.md",
+             "docs/rl.md"]
 
 
 def commands(text: str) -> list[str]:

@@ -76,7 +76,9 @@ def run_eval(cfg: DictConfig) -> None:
 def run_bench(cfg: DictConfig) -> None:
     """Several policies on the same seeds; a table and a bar chart of success with intervals."""
     args = app_args(cfg, BenchArgs, "bench")
-    chosen = list(args.methods) if args.methods else list(cfg.policies)
+    # methods=null: every policy but one still waiting for its file (sb3 until policies.sb3.path is set)
+    ready = [m for m in cfg.policies if cfg.policies[m].get("path", "") is not None]
+    chosen = list(args.methods) if args.methods else ready
     unknown = [m for m in chosen if m not in cfg.policies]
     if unknown:
         raise AppError(f"unknown method(s) {unknown}; choose from {list(cfg.policies)}")

@@ -78,4 +78,12 @@ BAD_INPUTS: list[tuple[str, list[str], list[str]]] = [
      ["precision must be one of fp32, int8"]),
     ("eval", ["model=onnx", "model.path={dir}", "model.threads=0"], ["model.threads", ">= 1"]),
     ("eval", ["model=onnx", "+model.device=cpu"], ["model.device", "model.precision"]),
+    # a Stable-Baselines3 policy's model file (ami_robot.policies.sb3), named by its config key
+    ("bench", ["methods=[sb3]"], ["policies.sb3.path is not set", "model.zip"]),
+    ("bench", ["methods=[sb3]", "policies.sb3.path={dir}/nothing.zip"],
+     ["policies.sb3.path={dir}/nothing.zip", "does not exist"]),
+    ("bench", ["methods=[sb3]", "policies.sb3.path={dir}"], ["policies.sb3.path={dir}", "is a directory"]),
+    ("bench", ["methods=[sb3]", "policies.sb3.path={text_pt}"],
+     ["policies.sb3.path={text_pt}", "not a Stable-Baselines3 model"]),
+    ("eval", ["policy=sb3"], ["policy.path is not set"]),
 ]
