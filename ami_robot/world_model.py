@@ -16,7 +16,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from huggingface_hub import ModelCard, ModelHubMixin
 
+from ami_robot import hub
 from ami_robot.models import (
     ENCODER_CONFIGS,
     PREDICTOR_CONFIGS,
@@ -91,8 +93,11 @@ def preprocess_images(frames: np.ndarray | torch.Tensor, size: int, views: int =
     return (x - mean) / std
 
 
-class WorldModel(nn.Module):
-    """A frozen V-JEPA 2 encoder and V-JEPA 2-AC predictor, for planning."""
+class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE, **hub.LIBRARY):
+    """A frozen V-JEPA 2 encoder and V-JEPA 2-AC predictor, for planning.
+
+    save_pretrained / from_pretrained come from huggingface_hub's ModelHubMixin (the folder layout
+    is in ami_robot/hub.py); from_checkpoint also reads our older per-file folders."""
 
     def __init__(self, encoder: VisionTransformer, predictor: ACPredictor, *,
                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
@@ -138,15 +143,65 @@ class WorldModel(nn.Module):
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: torch.device | str | None = None,
                         dtype: torch.dtype = torch.float32) -> WorldModel:
-        """Our format: a directory with encoder.safetensors and predictor.safetensors, each with its
-        JSON model card (sha256 verified); a path to a file inside it works too."""
+        """Either of our layouts: a hub folder (`from_pretrained`), or a folder with encoder.safetensors
+        and predictor.safetensors, each with its JSON model card (sha256 verified); a path to a file
+        inside the folder works too."""
         folder = Path(path)
         if folder.is_file():
             folder = folder.parent
+        if hub.is_hub_folder(folder):
+            return cls.from_pretrained(folder, device=device, dtype=dtype)
         encoder, _ = load_ours(folder / "encoder.safetensors", "encoder")
         predictor, _ = load_ours(folder / "predictor.safetensors", "predictor")
         model = cls(encoder, predictor, device=device, dtype=dtype)
         model.checkpoint_dir = folder
+        return model
+
+    # ------------------------------------------------------------------ the hub layout (ModelHubMixin)
+
+    def save_pretrained(self, folder: str | Path, *, card: hub.Card | None = None) -> Path:  # type: ignore[override]
+        """Write config.json, model.safetensors and the README.md model card (from `card`) into `folder`
+        through ModelHubMixin.save_pretrained, then read them back checked. Other files there (memory,
+        locator) stay; a README.md already there is replaced, as it describes other weights."""
+        folder, card = Path(folder), card or hub.Card()
+        weights = hub.weights_bytes(hub.tensors_of(self))
+        config = hub.hub_config(self.encoder.config, self.predictor.config, weights, card)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / hub.CARD_NAME).unlink(missing_ok=True)  # the mixin keeps a card that is there
+        super().save_pretrained(folder, config=config, model_card_kwargs={"card": card})
+        hub.check_folder(folder)  # the file written is the one config.json describes
+        return folder
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """model.safetensors (the mixin writes config.json and README.md), atomically."""
+        tmp = save_directory / (hub.WEIGHTS_NAME + ".tmp")
+        tmp.write_bytes(hub.weights_bytes(hub.tensors_of(self)))
+        tmp.replace(save_directory / hub.WEIGHTS_NAME)
+
+    def generate_model_card(self, card: hub.Card | None = None) -> ModelCard:  # type: ignore[override]
+        """The README.md: the mixin's front matter (library, license, tags) plus `card`'s figures
+        (model-index, each with its command), above `card`'s text."""
+        card = card or hub.Card()
+        model_card = super().generate_model_card(text=card.text.strip())
+        model_card.data.model_name = card.name
+        model_card.data.eval_results = card.eval_results()
+        return model_card
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, *, device: torch.device | str | None = None,  # type: ignore[override]
+                        dtype: torch.dtype = torch.float32) -> WorldModel:
+        """A hub folder (config.json, model.safetensors, README.md) through ModelHubMixin.from_pretrained,
+        sha256 and every tensor checked; only a local folder, never a Hub repository id (no network)."""
+        hub.check_folder(folder)  # before the mixin: it would read a bad config.json unchecked
+        return super().from_pretrained(Path(folder), local_files_only=True, device=device, dtype=dtype)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, device: torch.device | str | None = None,
+                         dtype: torch.dtype = torch.float32, **hub_args: object) -> WorldModel:
+        """Called by the mixin's from_pretrained with the folder as `model_id`."""
+        parts = hub.read_parts(model_id)
+        model = cls(parts["encoder"], parts["predictor"], device=device, dtype=dtype)
+        model.checkpoint_dir = Path(model_id)
         return model
 
     @classmethod

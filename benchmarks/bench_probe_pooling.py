@@ -15,9 +15,9 @@ import argparse
 import torch
 
 from ami_robot.apps.common import shipped_checkpoint_dir
+from ami_robot.hub import load_part
 from ami_robot.models import VisionTransformer
 from ami_robot.train.pipeline import PROBE_TARGETS, probe_encoder
-from ami_robot.weights import load_ours
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--pooled", type=int, nargs="+", default=[4, 8])
     args = parser.parse_args()
     torch.set_num_threads(2)
-    encoder, _ = load_ours(shipped_checkpoint_dir() / "encoder.safetensors", "encoder")
+    encoder = load_part(shipped_checkpoint_dir(), "encoder")
     torch.manual_seed(0)  # the twin reproduce measures (PretrainConfig.seed's default)
     twin = VisionTransformer(encoder.config)
     print("| encoder | pooled | R^2 mean | " + " | ".join(PROBE_TARGETS) + " |")

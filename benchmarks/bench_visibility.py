@@ -1,6 +1,6 @@
 """What each camera view lets a frozen encoder read: linear probes per view, trained encoder vs its twin.
 
-    python benchmarks/bench_visibility.py --train DIR --val DIR [--encoder checkpoints/encoder.safetensors]
+    python benchmarks/bench_visibility.py --train DIR --val DIR [--encoder checkpoints]
 
 DIR: datasets collected with both views (`ami-robot collect env_kwargs.views=[exterior,wrist]`, or
 `reproduce`'s). For the exterior view, the wrist view and both together it prints the probe R^2 of
@@ -18,9 +18,9 @@ import argparse
 import torch
 
 from ami_robot.data import load_trajectories
+from ami_robot.hub import load_part
 from ami_robot.models import VisionTransformer
 from ami_robot.train.pipeline import PROBE_TARGETS, probe_encoder
-from ami_robot.weights import load_ours
 
 VIEW_SETS = {"exterior": [0], "wrist": [1], "both": [0, 1]}
 
@@ -29,12 +29,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", required=True)
     parser.add_argument("--val", required=True)
-    parser.add_argument("--encoder", default="checkpoints/encoder.safetensors")
+    parser.add_argument("--encoder", default="checkpoints")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if load_trajectories(args.val).views != 2:
         raise SystemExit(f"{args.val} holds one view; collect with env_kwargs.views=[exterior,wrist]")
-    encoder, _ = load_ours(args.encoder, "encoder")
+    encoder = load_part(args.encoder, "encoder")
     torch.manual_seed(0)  # the twin reproduce measures (PretrainConfig.seed's default)
     twin = VisionTransformer(encoder.config)
     print("| encoder | view | R^2 mean | " + " | ".join(PROBE_TARGETS) + " |")

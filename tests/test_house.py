@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS: list[tuple[str, ...]] = [
     ("ami_robot.envs", "ami_robot.planners", "ami_robot.checkpoints"),  # ours imports nothing of ours
     ("ami_robot.models",),  # torch only
-    ("ami_robot.weights",),
+    ("ami_robot.weights", "ami_robot.hub"),  # checkpoint formats; hub: the one-folder model layout
     ("ami_robot.world_model", "ami_robot.edge"),  # edge: the same networks under onnxruntime
     ("ami_robot.agent", "ami_robot.sim_model"),  # the receding-horizon loop and its cost models
     ("ami_robot.policies",),

@@ -26,6 +26,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from ami_robot.checkpoints import SHIPPED_DIR
 from ami_robot.edge import MissingExtraError, OnnxWorldModel
 from ami_robot.envs import TASK_SPECS, VIEWS, ArmEnv
+from ami_robot.hub import CONFIG_NAME, WEIGHTS_NAME, is_hub_folder
 from ami_robot.planners import PLANNERS, PlannerConfig
 from ami_robot.weights import CheckpointError, sha256_file
 from ami_robot.world_model import WorldModel
@@ -99,14 +100,7 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
     try:
         if kind == "checkpoint":
             folder = Path(cfg["path"]) if cfg.get("path") else shipped_checkpoint_dir()
-            files = [folder / "encoder.safetensors", folder / "predictor.safetensors"]
-            missing = [str(f) for f in files if not f.is_file()]
-            if missing:
-                raise AppError(f"no checkpoint at {', '.join(missing)}; train one with `ami-robot reproduce` "
-                               "or point model.path at a folder holding encoder/predictor.safetensors")
-            wm = WorldModel.from_checkpoint(folder, device=device)
-            return wm, {"kind": kind, "path": str(folder), "encoder_sha256": sha256_file(files[0]),
-                        "predictor_sha256": sha256_file(files[1])}
+            return _checkpoint_model(folder, device)
         if kind == "random":
             wm = WorldModel.random(cfg["encoder"], cfg["predictor"], seed=cfg.get("seed", 0), device=device)
             return wm, {"kind": kind, "encoder": cfg["encoder"], "predictor": cfg["predictor"],
@@ -122,6 +116,24 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
         raise AppError(f"model=onnx: {exc}") from None
     raise AppError(f"unknown model kind {kind!r}; choose model=shipped, model=random, model=reference or "
                    "model=onnx")
+
+
+def _checkpoint_model(folder: Path, device: str) -> tuple[WorldModel, dict[str, Any]]:
+    """model.path=FOLDER in either of our layouts (the hub layout, ami_robot/hub.py; or encoder and
+    predictor .safetensors with their JSON cards), and its record: the files' sha256."""
+    if is_hub_folder(folder):
+        wm = WorldModel.from_pretrained(folder, device=device)
+        return wm, {"kind": "checkpoint", "path": str(folder), "layout": "hub",
+                    "sha256": sha256_file(folder / WEIGHTS_NAME)}
+    files = [folder / "encoder.safetensors", folder / "predictor.safetensors"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise AppError(f"no checkpoint at {folder}: neither the hub layout ({CONFIG_NAME} + {WEIGHTS_NAME}) "
+                       f"nor the per-file one ({', '.join(missing)} missing); train one with `ami-robot "
+                       "reproduce` or point model.path at a folder holding either")
+    wm = WorldModel.from_checkpoint(folder, device=device)
+    return wm, {"kind": "checkpoint", "path": str(folder), "encoder_sha256": sha256_file(files[0]),
+                "predictor_sha256": sha256_file(files[1])}
 
 
 def _onnx_model(cfg: dict[str, Any]) -> tuple[OnnxWorldModel, dict[str, Any]]:

@@ -198,7 +198,7 @@ class TrainPredictorArgs(TrainEncoderArgs):
     """`ami-robot train-predictor`: AC predictor training (the `predictor` node)."""
 
     GROUPS: ClassVar[tuple[str, ...]] = ("predictor",)
-    encoder: str = ""  # the frozen encoder's .safetensors (required by the yaml: encoder=???)
+    encoder: str = ""  # the frozen encoder: our .safetensors, or a hub-layout model folder (encoder=???)
 
 
 @dataclass(frozen=True)

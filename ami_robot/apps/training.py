@@ -24,12 +24,13 @@ from ami_robot.apps.schemas import (
 from ami_robot.data.collection import CollectConfig, collect
 from ami_robot.data.lerobot_io import LeRobotError
 from ami_robot.data.shards import ShardError
+from ami_robot.hub import load_part
 from ami_robot.train.locator import LocatorTrainConfig, build_locator
 from ami_robot.train.memory import build_memory
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
 from ami_robot.train.train_predictor import PredictorTrainConfig, train_predictor
-from ami_robot.weights import CheckpointError, load_ours, save_model
+from ami_robot.weights import CheckpointError, save_model
 
 # The trainers' dataclasses as Hydra schemas (group `schema`), so every field shows in `--cfg job`
 # and overrides like `pretrain.steps=3000` work without a `+`, type-checked by OmegaConf.
@@ -65,7 +66,7 @@ def run_train_predictor(cfg: DictConfig) -> None:
     out = Path(args.out_dir) if args.out_dir else output_dir()
     config = build_dataclass(PredictorTrainConfig, cfg.predictor, "predictor")
     try:
-        encoder, _ = load_ours(args.encoder, "encoder")
+        encoder = load_part(args.encoder, "encoder")  # a hub folder's encoder.*, or encoder.safetensors
     except (CheckpointError, FileNotFoundError) as exc:
         raise AppError(f"cannot load the encoder {args.encoder}: {exc}") from None
     with _strict_data_errors():
