@@ -52,3 +52,19 @@ def test_residual_with_shared_context_rows_and_cache() -> None:
     goal = normalise(torch.randn(2, 2 * N, D))
     expected = WorldModel.energy(cached[:, -1], goal.repeat_interleave(3, 0))
     torch.testing.assert_close(wm.planning_cost(z, s, goal, 3)(a), expected, atol=1e-5, rtol=0)
+
+
+def test_the_two_view_model_in_checkpoints_is_the_shipped_encoder_and_a_residual_predictor() -> None:
+    """checkpoints/two_view (in progress, not the default: docs/results.md) reads both views with the
+    shipped encoder, unchanged, and a residual tiny4 predictor."""
+    from omegaconf import OmegaConf
+
+    from ami_robot.apps.common import build_world_model
+    from ami_robot.checkpoints import SHIPPED_DIR
+
+    two_view = WorldModel.from_checkpoint(SHIPPED_DIR / "two_view")
+    expected = dataclasses.replace(PREDICTOR_CONFIGS["tiny4"], views=2, residual=True)
+    assert two_view.views == 2 and two_view.predictor.config == expected
+    shipped, _ = build_world_model(OmegaConf.create({"kind": "checkpoint", "path": None, "device": "cpu"}))
+    ours, theirs = two_view.encoder.state_dict(), shipped.encoder.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
