@@ -23,6 +23,7 @@ def test_wheel_contents_and_import(tmp_path) -> None:
                      "ami_robot/policies/retrieval/policy.py", "ami_robot/models/locator.py"):
         assert required in names, f"{required} missing from the wheel"
     shipped = sorted(p.name for p in (ROOT / "checkpoints").glob("*.safetensors"))
+    shipped += ["config.json", "README.md"]  # the model folder's hub layout (ami_robot/hub.py)
     assert all(f"ami_robot/checkpoints/{name}" in names for name in shipped)
     # Installed (unpacked) away from the checkout, the envs import and build a scene.
     target = tmp_path / "site"

@@ -9,7 +9,6 @@ second, where a subprocess would pay torch's import every time.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import sys
 import typing
@@ -22,8 +21,9 @@ import torch
 
 from ami_robot.apps import COMMANDS, main
 from ami_robot.apps.schemas import ARGS, list_fields
-from ami_robot.models import EncoderConfig, VisionTransformer
+from ami_robot.models import VisionTransformer
 from ami_robot.weights import save_model
+from ami_robot.world_model import WorldModel
 from tests.apps.bad_inputs import BAD_INPUTS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints"
@@ -40,12 +40,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     text_pt = root / "weights.pt"
     text_pt.write_text("these are not weights\n")
 
+    shipped = WorldModel.from_checkpoint(SHIPPED)
+    per_file = root / "per_file"  # the shipped model in the per-file layout, which model.path= still takes
+    save_model(shipped.encoder, per_file / "encoder.safetensors")
+    save_model(shipped.predictor, per_file / "predictor.safetensors")
+
     def copy_of_shipped(name: str) -> Path:
-        out = root / name
-        out.mkdir()
-        for f in ("encoder.safetensors", "encoder.json", "predictor.safetensors", "predictor.json"):
-            shutil.copy(SHIPPED / f, out / f)
-        return out
+        return Path(shutil.copytree(per_file, root / name))
 
     truncated = copy_of_shipped("truncated")
     enc = truncated / "encoder.safetensors"
@@ -56,7 +57,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     bad_card = copy_of_shipped("bad_card")
     (bad_card / "encoder.json").write_text('{"format": "ami-robot/v1", "kind": "enc')
     nan = copy_of_shipped("nan")
-    encoder = VisionTransformer(EncoderConfig(**json.loads((SHIPPED / "encoder.json").read_text())["config"]))
+    encoder = VisionTransformer(shipped.encoder.config)
     with torch.no_grad():
         encoder.blocks[0].attn.qkv.weight[0, 0] = float("nan")
     save_model(encoder, nan / "encoder.safetensors")  # its card is valid: the sha256 is the file's

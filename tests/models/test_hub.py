@@ -17,6 +17,7 @@ from huggingface_hub import ModelCard
 from omegaconf import DictConfig, OmegaConf
 
 from ami_robot.apps.common import AppError, build_world_model
+from ami_robot.checkpoints import SHIPPED_DIR
 from ami_robot.hub import HUB_FORMAT, Card, Metric, card_from_cards, load_part
 from ami_robot.models import PREDICTOR_CONFIGS
 from ami_robot.weights import CheckpointError, save_model
@@ -163,3 +164,16 @@ def test_damaged_or_missing_files_are_named_with_the_fix(model: WorldModel, tmp_
     with pytest.raises(CheckpointError, match="not a folder"):
         WorldModel.from_pretrained("facebook/vjepa2-vitl-fpc64-256")  # a Hub id: refused, not downloaded
 
+
+def test_the_shipped_checkpoints_are_one_hub_folder() -> None:
+    names = {p.name for p in SHIPPED_DIR.iterdir()}
+    assert {"config.json", "model.safetensors", "README.md", "memory.safetensors", "memory.json",
+            "locator.safetensors", "locator.json"} <= names
+    assert not names & {"encoder.safetensors", "predictor.safetensors", "encoder.json", "predictor.json"}
+    wm = WorldModel.from_pretrained(SHIPPED_DIR)
+    assert wm.checkpoint_dir == SHIPPED_DIR and wm.image_size == 64
+    card = ModelCard.load(SHIPPED_DIR / "README.md")
+    assert card.data.library_name == "ami-robot" and len(card.data.eval_results) >= 10
+    commands = [r.metric_args["command"] for r in card.data.eval_results]
+    assert all(c.startswith("ami-robot ") for c in commands)
+    assert "ami-robot eval tasks=[Reach] episodes=50" in commands
