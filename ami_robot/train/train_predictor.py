@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ami_robot.data import Trajectories, actions_from_states, load_trajectories
+from ami_robot.hub import load_part
 from ami_robot.models.encoder import VisionTransformer
 from ami_robot.models.predictor import PREDICTOR_CONFIGS, ACPredictor, PredictorConfig
 from ami_robot.train.ac import encode_frames, rollout_loss, teacher_forcing_loss
@@ -32,14 +33,13 @@ from ami_robot.train.common import (
     step_batches,
     unwrap,
 )
-from ami_robot.weights import load_ours
 
 
 @dataclass(frozen=True)
 class PredictorTrainConfig:
     predictor: str = "tiny"  # a name in PREDICTOR_CONFIGS (input_dim must equal the encoder's dim)
     residual: bool = False  # PredictorConfig.residual: predict the change from each step's frame tokens
-    # A predictor of ours (.safetensors with its card) to start from instead of random weights:
+    # A predictor of ours (a model folder, or a predictor .safetensors with its card) to start from:
     # fine-tuning on new data, or training on where an earlier run stopped. Its config must be this one's.
     init_from: str | None = None
     clip_len: int = 4  # T: actions per training clip (T + 1 frames)
@@ -102,8 +102,8 @@ def latents_for(data: Trajectories, encoder: VisionTransformer, cache: Path, pro
 
 
 def initial_predictor(path: str | Path, config: PredictorConfig) -> ACPredictor:
-    """The predictor at `path` (ours, with its card) to train further; its config must be `config`."""
-    predictor, _ = load_ours(path, "predictor")
+    """The predictor at `path` (a hub folder, or ours per file) to train on; its config must be `config`."""
+    predictor = load_part(path, "predictor")
     if predictor.config != config:
         raise ValueError(f"predictor.init_from={path} is a {predictor.config}, but this run trains a "
                          f"{config}: set predictor.predictor and predictor.residual to match it (the "

@@ -61,6 +61,7 @@ def test_the_two_view_model_in_checkpoints_is_the_shipped_encoder_and_a_residual
 
     from ami_robot.apps.common import build_world_model
     from ami_robot.checkpoints import SHIPPED_DIR
+    from ami_robot.train.train_predictor import initial_predictor
 
     two_view = WorldModel.from_checkpoint(SHIPPED_DIR / "two_view")
     expected = dataclasses.replace(PREDICTOR_CONFIGS["tiny4"], views=2, residual=True)
@@ -68,3 +69,6 @@ def test_the_two_view_model_in_checkpoints_is_the_shipped_encoder_and_a_residual
     shipped, _ = build_world_model(OmegaConf.create({"kind": "checkpoint", "path": None, "device": "cpu"}))
     ours, theirs = two_view.encoder.state_dict(), shipped.encoder.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    # what train-predictor's predictor.init_from=checkpoints/two_view starts from
+    start = initial_predictor(SHIPPED_DIR / "two_view", expected).state_dict()
+    assert all(torch.equal(start[k], v) for k, v in two_view.predictor.state_dict().items())

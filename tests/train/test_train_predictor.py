@@ -78,7 +78,7 @@ def test_init_from_starts_where_a_saved_predictor_ends(toy_data, tmp_path) -> No
     enc = _encoder()
     first = train_predictor(_cfg(), toy_data, enc, tmp_path / "a", device="cpu", progress=False)
     saved = tmp_path / "first" / "predictor.safetensors"
-    save_model(first["predictor"], saved)
+    save_model(first["predictor"], saved)  # per file; a hub folder is tested in test_models_residual
     cfg = _cfg(init_from=str(saved))
     start = train_predictor(cfg, toy_data, enc, tmp_path / "b", device="cpu", progress=False, stop_after=0)
     sa, sb = first["predictor"].state_dict(), start["predictor"].state_dict()
