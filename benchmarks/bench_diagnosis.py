@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=1,
                         help="world_model episodes planned in one batch (eval's batch_size); sim rows: one")
+    parser.add_argument("--sampled-dims", nargs="+", type=int, default=[0, 1, 2, 6],
+                        help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
+    parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
     parser.add_argument("--out", default="runs/diagnosis", help="episodes.jsonl per task and row (resumes)")
     args = parser.parse_args()
@@ -66,8 +69,9 @@ def main() -> None:
     wm, predicts = load_model(args.checkpoint, len(views))
     if "world_model" in args.rows and not predicts:
         parser.error(f"world_model needs a predictor of {len(views)} view(s): give --checkpoint")
+    space = {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation}
     planner = make_config(args.planner, samples=args.samples, iterations=args.iterations,
-                          horizon=args.horizon)
+                          horizon=args.horizon, space=space)
     goals = "final" if args.subgoals == "none" else "subgoals"
     schedule = {"goals": goals, "subgoal_budgets": (args.budget,), "switch_below": args.switch_below}
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
