@@ -36,10 +36,11 @@ def best_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
     return min(_wall_times(fn, repeats))
 
 
-def matmul_gflops(n: int, repeats: int = 5, calls: int = 1) -> float:
-    """This machine's fp32 matmul rate (GFLOP/s): (n x n) @ (n x n), after one warm-up, timed as
-    the mean of `calls` products, the best of `repeats` such timings (the ceiling, not a typical value)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int, repeats: int = 5, calls: int = 1, dtype: torch.dtype = torch.float32) -> float:
+    """This machine's matmul rate (GFLOP/s, fp32 unless `dtype`): (n x n) @ (n x n), after one warm-up,
+    timed as the mean of `calls` products, the best of `repeats` such timings (the ceiling, not a
+    typical value)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
     best = math.inf
     for _ in range(repeats):
