@@ -52,6 +52,12 @@ def normalise(z: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(z, (z.shape[-1],))
 
 
+def _widened(z: torch.Tensor) -> torch.Tensor:
+    """Latents leaving the model are at least float32: a bfloat16 model computes in bfloat16, but
+    callers (planners, memory, locator) get float32 to mix with their own tensors."""
+    return z.to(torch.promote_types(z.dtype, torch.float32))
+
+
 def pool_features(z: torch.Tensor, grid: tuple[int, int], pooled: int = 4) -> torch.Tensor:
     """Average patch features onto a coarser (pooled x pooled) grid and flatten: (B, N, D) -> (B, P*P*D).
 
@@ -242,9 +248,10 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
 
     @torch.no_grad()
     def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, H, W, 3) -> normalised latents z (B, N, D), N = views x patches per view."""
+        """uint8 frames (B, H, W, 3) -> normalised latents z (B, N, D), N = views x patches per view;
+        float32 (or the model's dtype if wider)."""
         z = normalise(self.encoder(self.preprocess(frames)))  # (B*V, n, D)
-        return z.reshape(-1, self.views * z.shape[1], z.shape[2])  # (B, V*n, D), view-major
+        return _widened(z.reshape(-1, self.views * z.shape[1], z.shape[2]))  # (B, V*n, D), view-major
 
     # ------------------------------------------------------------------ rollout
 
@@ -310,6 +317,7 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
         actions[:, 0] is taken at the last context frame; action_context (G, C-1, 7), the actions
         between context frames, is derived from the states when not given. Predictions and
         propagated states (xyz + delta, R_delta R, gripper clipped) are fed back step by step.
+        Float32 out (or the model's dtype if wider), as encode's.
         """
         z, s, a = self._context(z_context, state_context, action_context)
         actions = actions.to(self._device, self._dtype)
@@ -317,8 +325,8 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
             raise ValueError(f"actions must be (B, T, 7) with B a multiple of {z.shape[0]}; "
                              f"got {tuple(actions.shape)}")
         if not use_cache:
-            return self._rollout_uncached(z, s, a, actions)
-        return self._imagine(self._prefill(z, s, a), z[:, -1], s[:, -1], actions)
+            return _widened(self._rollout_uncached(z, s, a, actions))
+        return _widened(self._imagine(self._prefill(z, s, a), z[:, -1], s[:, -1], actions))
 
     # ------------------------------------------------------------------ energy and planning
 

@@ -5,11 +5,12 @@
     python benchmarks/bench_planners.py --skip-sim      # latent planning speed only
     python benchmarks/bench_planners.py --episodes 50 --skip-latent
     python benchmarks/bench_planners.py --tiny --json report.json   # a random micro model (CI)
+    python benchmarks/bench_planners.py --skip-sim --dtype bfloat16  # the latent part in bf16
 
 Latent part (WorldModel.random with the default config until trained weights exist):
 - seconds per planning step at the shipped CEM default and at the paper's 800 x 10;
 - GFLOP/s achieved inside CEM (FLOPs counted by torch's FlopCounterMode) beside this
-  machine's fp32 matmul GFLOP/s measured in the same run (goal: ratio >= 0.6);
+  machine's matmul GFLOP/s in the model's dtype (--dtype) measured in the same run (goal: ratio >= 0.6);
 - the same plan computed the reference way (no key/value cache: every candidate recomputes
   its context) against ours (goal: >= 3x);
 - time against samples and against horizon (goal: linear in both).
@@ -44,11 +45,14 @@ def fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
 
 
 # ---------------------------------------------------------------------------------- latent CEM
-def bench_latent(repeats: int, paper: bool, tiny: bool = False) -> dict:
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # as model.dtype takes them
+
+
+def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "float32") -> dict:
     from ami_robot.world_model import WorldModel
 
     torch.manual_seed(0)
-    wm = WorldModel.random("micro", "micro") if tiny else WorldModel.random()
+    wm = WorldModel.random(*(("micro", "micro") if tiny else ()), dtype=DTYPES[dtype])
     wm.eval()
     size = getattr(wm, "image_size", None) or 256
     frames = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
@@ -56,7 +60,8 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False) -> dict:
         z = wm.encode(frames)  # (2, N, D)
     z_ctx, z_goal = z[:1, None], z[1:]  # (1, 1, N, D), (1, N, D)
     state = torch.zeros(1, 1, 7)
-    out: dict = {"tokens": tuple(z.shape[1:]), "params": sum(p.numel() for p in wm.parameters())}
+    out: dict = {"tokens": tuple(z.shape[1:]), "params": sum(p.numel() for p in wm.parameters()),
+                 "dtype": dtype}
 
     def contexts(c: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A context of c frames (the paper plans from c = 1) and its states."""
@@ -96,7 +101,7 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False) -> dict:
         ours(shipped)()
     flops = counter.get_total_flops()
     rate = flops / out["shipped"]["seconds_per_step"] / 1e9
-    peak = matmul_gflops(1024, calls=4)
+    peak = matmul_gflops(1024, calls=4, dtype=DTYPES[dtype])
     out["gflop_per_step"] = flops / 1e9
     out["cem_gflops"], out["matmul_gflops"], out["ratio"] = rate, peak, rate / peak
 
@@ -105,8 +110,9 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False) -> dict:
     # a work ratio of C + (H - 1) / 2. With one context frame and H = 1 (the paper's and our
     # default) there is nothing to share: the candidate's first action conditions the context
     # frame's own tokens (block-causal attention within a step). The costs agree to float rounding
-    # (max_cost_diff, ~1e-7); the plans can still differ (max_plan_diff) where two candidates' costs
-    # are that close around the top-k cut: CEM then keeps another elite, and its refit moves on.
+    # (max_cost_diff, ~1e-7 in fp32, ~1e-3 in bf16); the plans can still differ (max_plan_diff) where
+    # two candidates' costs are that close around the top-k cut: CEM then keeps another elite, and its
+    # refit moves on.
     out["reference_vs_ours"] = []
     for c, h in ((1, 1), (1, 3), (4, 1), (4, 3)):
         cfg = CEMConfig.cpu_default(iterations=1, horizon=h)
@@ -185,6 +191,8 @@ def main() -> None:
     p.add_argument("--sim-horizon", type=int, default=1)
     p.add_argument("--tiny", action="store_true",
                    help="a random micro model, one repeat, latent part only (CI: it runs, no time asserted)")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+                   help="the world model's weights and activations in the latent part (energies stay fp32)")
     p.add_argument("--json", default=None, help="also write the report here")
     args = p.parse_args()
     if args.tiny:
@@ -194,7 +202,8 @@ def main() -> None:
                     "load_average": os.getloadavg()}
     print(json.dumps(report), flush=True)
     if not args.skip_latent:
-        report["latent"] = bench_latent(args.repeats, paper=not args.skip_paper, tiny=args.tiny)
+        report["latent"] = bench_latent(args.repeats, paper=not args.skip_paper, tiny=args.tiny,
+                                        dtype=args.dtype)
         print(json.dumps({"latent": report["latent"]}, indent=1), flush=True)
     if not args.skip_sim:
         planner = CEMConfig(samples=args.sim_samples, iterations=args.sim_iterations,

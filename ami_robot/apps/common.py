@@ -78,10 +78,24 @@ def check_task(task: str) -> str:
 
 
 # The keys each `model` kind reads (conf/model/*.yaml); any other key is a typo, refused.
-MODEL_KEYS = {"checkpoint": ("kind", "path", "device"),
-              "random": ("kind", "encoder", "predictor", "seed", "device"),
-              "reference": ("kind", "path", "encoder", "predictor", "device"),
+MODEL_KEYS = {"checkpoint": ("kind", "path", "device", "dtype"),
+              "random": ("kind", "encoder", "predictor", "seed", "device", "dtype"),
+              "reference": ("kind", "path", "encoder", "predictor", "device", "dtype"),
               "onnx": ("kind", "path", "precision", "threads")}
+# model.dtype of the torch kinds: what the weights and activations are stored in. Energies, latents
+# out of encode/rollout and everything a planner sees stay float32 either way.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def model_dtype(value: Any) -> torch.dtype:
+    """model.dtype as a torch dtype; float16 is refused for its speed, anything else by name."""
+    if value == "float16":
+        raise AppError("model.dtype=float16 is refused: CPUs have no fast float16 matmul (measured ~100x "
+                       "slower than float32); use model.dtype=bfloat16 (fast on CPUs with bf16 support) "
+                       "or model.dtype=float32")
+    if not isinstance(value, str) or value not in DTYPES:
+        raise AppError(f"model.dtype must be one of {', '.join(DTYPES)}, got model.dtype={value!r}")
+    return DTYPES[value]
 
 
 def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldModel, dict[str, Any]]:
@@ -97,17 +111,21 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
     device = cfg.get("device", "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise AppError("model.device=cuda but no CUDA device is visible; use model.device=cpu")
+    dtype = model_dtype(cfg.get("dtype", "float32")) if kind != "onnx" else torch.float32
     try:
         if kind == "checkpoint":
             folder = Path(cfg["path"]) if cfg.get("path") else shipped_checkpoint_dir()
-            return _checkpoint_model(folder, device)
+            return _checkpoint_model(folder, device, dtype)
         if kind == "random":
-            wm = WorldModel.random(cfg["encoder"], cfg["predictor"], seed=cfg.get("seed", 0), device=device)
+            wm = WorldModel.random(cfg["encoder"], cfg["predictor"], seed=cfg.get("seed", 0), device=device,
+                                   dtype=dtype)
             return wm, {"kind": kind, "encoder": cfg["encoder"], "predictor": cfg["predictor"],
-                        "seed": cfg.get("seed", 0)}
+                        "seed": cfg.get("seed", 0), **_dtype_record(dtype)}
         if kind == "reference":
-            wm = WorldModel.from_reference(cfg["path"], cfg["encoder"], cfg["predictor"], device=device)
-            return wm, {"kind": kind, "path": cfg["path"], "sha256": sha256_file(cfg["path"])}
+            wm = WorldModel.from_reference(cfg["path"], cfg["encoder"], cfg["predictor"], device=device,
+                                           dtype=dtype)
+            return wm, {"kind": kind, "path": cfg["path"], "sha256": sha256_file(cfg["path"]),
+                        **_dtype_record(dtype)}
         if kind == "onnx":
             return _onnx_model(cfg)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
@@ -118,22 +136,27 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
                    "model=onnx")
 
 
-def _checkpoint_model(folder: Path, device: str) -> tuple[WorldModel, dict[str, Any]]:
+def _dtype_record(dtype: torch.dtype) -> dict[str, str]:
+    """The dtype for a model's record, only when not the default (older records stay comparable)."""
+    return {} if dtype == torch.float32 else {"dtype": str(dtype).removeprefix("torch.")}
+
+
+def _checkpoint_model(folder: Path, device: str, dtype: torch.dtype) -> tuple[WorldModel, dict[str, Any]]:
     """model.path=FOLDER in either of our layouts (the hub layout, ami_robot/hub.py; or encoder and
     predictor .safetensors with their JSON cards), and its record: the files' sha256."""
     if is_hub_folder(folder):
-        wm = WorldModel.from_pretrained(folder, device=device)
+        wm = WorldModel.from_pretrained(folder, device=device, dtype=dtype)
         return wm, {"kind": "checkpoint", "path": str(folder), "layout": "hub",
-                    "sha256": sha256_file(folder / WEIGHTS_NAME)}
+                    "sha256": sha256_file(folder / WEIGHTS_NAME), **_dtype_record(dtype)}
     files = [folder / "encoder.safetensors", folder / "predictor.safetensors"]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise AppError(f"no checkpoint at {folder}: neither the hub layout ({CONFIG_NAME} + {WEIGHTS_NAME}) "
                        f"nor the per-file one ({', '.join(missing)} missing); train one with `ami-robot "
                        "reproduce` or point model.path at a folder holding either")
-    wm = WorldModel.from_checkpoint(folder, device=device)
+    wm = WorldModel.from_checkpoint(folder, device=device, dtype=dtype)
     return wm, {"kind": "checkpoint", "path": str(folder), "encoder_sha256": sha256_file(files[0]),
-                "predictor_sha256": sha256_file(files[1])}
+                "predictor_sha256": sha256_file(files[1]), **_dtype_record(dtype)}
 
 
 def _onnx_model(cfg: dict[str, Any]) -> tuple[OnnxWorldModel, dict[str, Any]]:

@@ -21,6 +21,9 @@ def run(cfg: DictConfig) -> None:
     if cfg.model.get("kind") == "onnx":
         raise AppError("model=onnx is already an export; export a torch model (model=shipped, model=random, "
                        "model=reference)")
+    if cfg.model.get("dtype", "float32") != "float32":
+        raise AppError(f"export traces the float32 model; drop model.dtype={cfg.model.dtype} (the ONNX "
+                       "graphs come as fp32, and int8 with int8=true)")
     world_model, record = build_world_model(cfg.model)
     out = Path(args.out) if args.out else output_dir()
     try:

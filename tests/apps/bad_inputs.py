@@ -55,6 +55,9 @@ BAD_INPUTS: list[tuple[str, list[str], list[str]]] = [
     ("plan", ["goal={image}", "+foo=1"], ["unknown key", "foo"]),
     ("eval", ["+env.foo=1"], ["env.foo", "env.image_size"]),
     ("eval", ["+model.foo=1"], ["model.foo", "model.path"]),
+    ("eval", ["model.dtype=float16"], ["model.dtype=float16", "100x slower", "model.dtype=bfloat16"]),
+    ("eval", ["model.dtype=fp8"], ["model.dtype must be one of float32, bfloat16", "'fp8'"]),
+    ("export", ["model.dtype=bfloat16"], ["export traces the float32 model", "model.dtype=bfloat16"]),
     ("eval", ["+planner.foo=1"], ["foo", "samples"]),
     # files that are not what they should be are named
     ("plan", ["goal={dir}"], ["{dir}", "is a directory"]),

@@ -101,6 +101,16 @@ def test_plan_from_a_goal_image_of_any_size(cli, tmp_path) -> None:
     assert (tmp_path / "p" / "energy.png").stat().st_size > 0
 
 
+def test_plan_with_a_bfloat16_model_and_the_gradient_planner(cli, tmp_path) -> None:
+    goal = tmp_path / "goal.png"
+    imageio.imwrite(goal, np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    out = cli("plan", "model=random", "model.dtype=bfloat16", "env.image_size=64", "planner=gradient",
+              "planner.starts=2", "planner.iterations=2", f"goal={goal}", "task=Reach", "steps=2",
+              f"hydra.run.dir={tmp_path / 'p'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "p" / "plan.mp4").stat().st_size > 0
+
+
 def test_plan_bad_goal_images(cli, tmp_path) -> None:
     out = cli("plan", *FAST, f"goal={tmp_path / 'missing.png'}", f"hydra.run.dir={tmp_path / 'a'}")
     assert out.returncode == 2 and "does not exist" in out.stderr
