@@ -37,6 +37,26 @@ from ami_robot.policies import LatentMPC, SimLatentMPC, SimMPC
 ROWS = ("sim_state", "sim_frames", "world_model")
 
 
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """The options this and bench_ranking.py share: the planner's action space and the checkpoint."""
+    parser.add_argument("--sampled-dims", nargs="+", type=int, default=[0, 1, 2, 6],
+                        help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
+    parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
+    parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
+
+
+def action_space(args: argparse.Namespace) -> dict:
+    return {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation}
+
+
+def development_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:
+    """Refuse evaluation seeds, then load the checkpoint for `--views` (bench_expert_energy.load_model)."""
+    if args.seed_start < 20000:
+        parser.error("tune on the development seeds (--seed-start >= 20000); 10,000+ are for published rows")
+    torch.set_num_threads(2)
+    return load_model(args.checkpoint, len(args.views))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["Grasp"])
@@ -56,22 +76,15 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=1,
                         help="world_model episodes planned in one batch (eval's batch_size); sim rows: one")
-    parser.add_argument("--sampled-dims", nargs="+", type=int, default=[0, 1, 2, 6],
-                        help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
-    parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
-    parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
+    add_model_args(parser)
     parser.add_argument("--out", default="runs/diagnosis", help="episodes.jsonl per task and row (resumes)")
     args = parser.parse_args()
-    if args.seed_start < 20000:
-        parser.error("tune on the development seeds (--seed-start >= 20000); 10,000+ are for published rows")
-    torch.set_num_threads(2)
     views = tuple(args.views)
-    wm, predicts = load_model(args.checkpoint, len(views))
+    wm, predicts = development_model(parser, args)
     if "world_model" in args.rows and not predicts:
         parser.error(f"world_model needs a predictor of {len(views)} view(s): give --checkpoint")
-    space = {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation}
     planner = make_config(args.planner, samples=args.samples, iterations=args.iterations,
-                          horizon=args.horizon, space=space)
+                          horizon=args.horizon, space=action_space(args))
     goals = "final" if args.subgoals == "none" else "subgoals"
     schedule = {"goals": goals, "subgoal_budgets": (args.budget,), "switch_below": args.switch_below}
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))

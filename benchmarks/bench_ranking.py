@@ -39,7 +39,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import torch
-from bench_expert_energy import load_model  # a sibling script (benchmarks/ is on sys.path)
+from bench_diagnosis import action_space, add_model_args, development_model  # sibling scripts
 from scipy.stats import spearmanr
 
 import ami_robot.envs  # noqa: F401  (registers the tasks)
@@ -111,10 +111,7 @@ def main() -> None:
     parser.add_argument("--local", type=float, default=0.25, help="local draws' std, a share of the first")
     parser.add_argument("--views", nargs="+", default=["exterior", "wrist"])
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--sampled-dims", nargs="+", type=int, default=[0, 1, 2, 6],
-                        help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
-    parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
-    parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
+    add_model_args(parser)
     parser.add_argument("--path", default="expert", choices=["expert", "planner"],
                         help="whose path to follow: the scripted expert's or the world-model planner's")
     parser.add_argument("--samples", type=int, default=64, help="--path planner: CEM samples")
@@ -122,15 +119,13 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=5, help="--path planner: steps per sub-goal")
     parser.add_argument("--json", default=None, help="also write every step's figures here")
     args = parser.parse_args()
-    if args.seed_start < 20000:
-        parser.error("tune on the development seeds (--seed-start >= 20000); 10,000+ are for published rows")
-    torch.set_num_threads(2)
     views = tuple(args.views)
-    wm, predicts = load_model(args.checkpoint, len(views))
+    wm, predicts = development_model(parser, args)
     if not predicts:
         parser.error(f"ranking needs a predictor of {len(views)} view(s): give --checkpoint")
-    space = ActionSpace(sampled_dims=tuple(args.sampled_dims), max_rotation=args.max_rotation)
-    planner = make_config("cem", samples=args.samples, iterations=args.iterations, horizon=1, space=space)
+    planner = make_config("cem", samples=args.samples, iterations=args.iterations, horizon=1,
+                          space=action_space(args))
+    space = planner.space
     rows, dump = [], {}
     for task in args.tasks:
         env = gym.make(TASK_SPECS[task].env_id, image_size=args.image_size, palette="heldout", views=views,
