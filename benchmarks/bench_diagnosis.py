@@ -43,6 +43,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
     parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="the world model's compute type (model.dtype); energies stay float32")
 
 
 def action_space(args: argparse.Namespace) -> dict:
@@ -54,7 +56,7 @@ def development_model(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if args.seed_start < 20000:
         parser.error("tune on the development seeds (--seed-start >= 20000); 10,000+ are for published rows")
     torch.set_num_threads(2)
-    return load_model(args.checkpoint, len(args.views))
+    return load_model(args.checkpoint, len(args.views), getattr(torch, args.dtype))
 
 
 def main() -> None:
@@ -101,7 +103,7 @@ def main() -> None:
         for row in args.rows:
             config = {"task": task, "row": row, "planner": dataclasses.asdict(planner), "env": env_kwargs,
                       "subgoals": args.subgoals, "budget": args.budget, "switch_below": args.switch_below,
-                      "checkpoint": args.checkpoint}
+                      "checkpoint": args.checkpoint, "dtype": args.dtype}
             log = EpisodeLog(Path(args.out) / task / row / "episodes.jsonl", config)
             batch = args.batch_size if row == "world_model" else 1
             records = run_episodes(task, seeds, factories[row], log, row, env_kwargs=env_kwargs,

@@ -110,14 +110,16 @@ def subgoal_barrier(wm: WorldModel, info: dict, z: torch.Tensor, views: tuple[st
     return worst
 
 
-def load_model(checkpoint: str | None, views: int) -> tuple[WorldModel, bool]:
-    """The checkpoint's world model, and whether its predictor reads `views` views (else: its encoder
-    over `views` views with an untrained predictor, for the real-frame columns only)."""
-    wm = WorldModel.from_checkpoint(checkpoint or shipped_checkpoint_dir())
+def load_model(checkpoint: str | None, views: int,
+               dtype: torch.dtype = torch.float32) -> tuple[WorldModel, bool]:
+    """The checkpoint's world model (computing in `dtype`), and whether its predictor reads `views`
+    views (else: its encoder over `views` views with an untrained predictor, for the real-frame
+    columns only)."""
+    wm = WorldModel.from_checkpoint(checkpoint or shipped_checkpoint_dir(), dtype=dtype)
     if wm.views == views:
         return wm, True
     predictor = ACPredictor(dataclasses.replace(wm.predictor.config, views=views))
-    return WorldModel(wm.encoder, predictor), False
+    return WorldModel(wm.encoder, predictor, dtype=dtype), False
 
 
 def main() -> None:
