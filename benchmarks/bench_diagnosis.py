@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from bench_expert_energy import load_model  # a sibling script (benchmarks/ is on sys.path)
 
+from ami_robot.apps.common import DTYPES
 from ami_robot.episodes import run_episodes
 from ami_robot.evaluation import EpisodeLog
 from ami_robot.planners import make_config
@@ -43,7 +44,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
     parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
                         help="the world model's compute type (model.dtype); energies stay float32")
 
 
@@ -56,7 +57,7 @@ def development_model(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if args.seed_start < 20000:
         parser.error("tune on the development seeds (--seed-start >= 20000); 10,000+ are for published rows")
     torch.set_num_threads(2)
-    return load_model(args.checkpoint, len(args.views), getattr(torch, args.dtype))
+    return load_model(args.checkpoint, len(args.views), DTYPES[args.dtype])
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ami_robot.apps.common import DTYPES
 from ami_robot.planners import CEMConfig, cem
 from ami_robot.sim_model import StateCost
 
@@ -45,9 +46,6 @@ def fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
 
 
 # ---------------------------------------------------------------------------------- latent CEM
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # as model.dtype takes them
-
-
 def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "float32") -> dict:
     from ami_robot.world_model import WorldModel
 

@@ -43,11 +43,12 @@ from bench_diagnosis import action_space, add_model_args, development_model  # s
 from scipy.stats import spearmanr
 
 import ami_robot.envs  # noqa: F401  (registers the tasks)
-from ami_robot.envs import ENV_CLASSES, TASK_SPECS, ScriptedExpert, stack_views, view_key
+from ami_robot.agent import LatentCostModel
+from ami_robot.envs import ENV_CLASSES, TASK_SPECS, ScriptedExpert, stack_views
 from ami_robot.planners import make_config
 from ami_robot.planners.core import ActionSpace
 from ami_robot.policies import LatentMPC
-from ami_robot.world_model import WorldModel
+from ami_robot.sim_model import SimFramesCostModel
 
 
 def candidates(first: np.ndarray, n: int, rng: np.random.Generator, space: ActionSpace,
@@ -63,24 +64,12 @@ def candidates(first: np.ndarray, n: int, rng: np.random.Generator, space: Actio
 
 
 @torch.no_grad()
-def score_step(env: gym.Env, wm: WorldModel, obs: dict, z_goal: torch.Tensor, actions: torch.Tensor,
-               views: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Real and predicted energies (K,) of each candidate action from the env's current state."""
-    base = env.unwrapped
-    snapshot = base.get_sim_state()
-    frames = []
-    try:
-        for action in actions.double().numpy():
-            base.set_sim_state(snapshot)
-            base.simulate(action)
-            frames.append(stack_views({view_key(v): base.render_frame(v) for v in views}, views))
-    finally:
-        base.set_sim_state(snapshot)
-    real = wm.energy(wm.encode(np.stack(frames)), z_goal[None]).numpy()
-    z_now = wm.encode(stack_views(obs, views)[None])  # (1, N, D)
-    state = torch.as_tensor(obs["state"], dtype=torch.float32)[None, None]  # (1, 1, 7)
-    predicted = wm.rollout(z_now[:, None], state, actions[:, None])[:, 0]  # one context, K candidates
-    return real, wm.energy(predicted, z_goal[None]).numpy()
+def score_step(real: SimFramesCostModel, model: LatentCostModel, obs: dict, z_goal: torch.Tensor,
+               actions: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Real and predicted energies (K,) of each candidate action (K, 7) from the env's current state:
+    the simulator's rendered frames and the world model's one-step guess, each scored as planning does."""
+    return (real.cost_fn(obs, z_goal, 1)(actions[:, None]).numpy(),
+            model.cost_fn(obs, z_goal, 1)(actions[:, None]).numpy())
 
 
 def step_figures(real: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -126,6 +115,7 @@ def main() -> None:
     planner = make_config("cem", samples=args.samples, iterations=args.iterations, horizon=1,
                           space=action_space(args))
     space = planner.space
+    latent = LatentCostModel(wm)  # the agent's own cost: what the planner sees
     rows, dump = [], {}
     for task in args.tasks:
         env = gym.make(TASK_SPECS[task].env_id, image_size=args.image_size, palette="heldout", views=views,
@@ -133,20 +123,22 @@ def main() -> None:
         names = [*ENV_CLASSES[task].subgoal_events, "goal"]
         per: dict[str, list[dict]] = {}
         successes: list[bool] = []
+        real_frames = SimFramesCostModel(env.unwrapped, wm)
         for seed in range(args.seed_start, args.seed_start + args.seeds):
             rng = np.random.default_rng(seed)
             obs, info = env.reset(seed=seed)
             goals = [*stack_views(info, views, "subgoal_"), stack_views(info, views, "goal_")]
-            ends = [*info["subgoal_steps"], TASK_SPECS[task].budget]
             labels = names if len(goals) == len(names) else [f"sub-goal {k}" for k in range(len(goals))]
-            z_goals = wm.encode(np.stack(goals))  # (G, N, D)
-            expert = ScriptedExpert(env)
-            expert.reset()
             if args.path == "planner":
                 policy = LatentMPC(wm, planner, goals="subgoals", subgoal_budgets=(args.budget,), seed=seed)
                 policy.reset(obs, info)
-                labels = [*labels[: len(policy.schedules[0].goals) - 1], labels[-1]]
-                z_goals = wm.encode(np.stack(policy.schedules[0].goals))
+                goals = policy.schedules[0].goals  # the sub-goals the policy keeps, then the final image
+                labels = [*labels[: len(goals) - 1], labels[-1]]
+            else:
+                expert = ScriptedExpert(env)
+                expert.reset()
+                ends = [*info["subgoal_steps"], TASK_SPECS[task].budget]
+            z_goals = wm.encode(np.stack(goals))  # (G, N, D)
             for t in range(TASK_SPECS[task].budget):
                 if args.path == "planner":
                     stretch = policy.schedules[0].index
@@ -154,8 +146,8 @@ def main() -> None:
                 else:
                     action = np.asarray(expert.act(obs), np.float32)
                     stretch = next(k for k, end in enumerate(ends) if t < end or k == len(ends) - 1)
-                real, predicted = score_step(env, wm, obs, z_goals[stretch], candidates(
-                    action, args.candidates, rng, space, args.local), views)
+                real, predicted = score_step(real_frames, latent, obs, z_goals[stretch][None], candidates(
+                    action, args.candidates, rng, space, args.local))
                 figures = {"seed": seed, "t": t, **step_figures(real, predicted)}
                 per.setdefault(labels[stretch], []).append(figures)
                 obs, _, terminated, truncated, step_info = env.step(action)
