@@ -199,6 +199,7 @@ class TrainPredictorArgs(TrainEncoderArgs):
 
     GROUPS: ClassVar[tuple[str, ...]] = ("predictor",)
     encoder: str = ""  # the frozen encoder: our .safetensors, or a hub-layout model folder (encoder=???)
+    extra_data: tuple[str, ...] = ()  # more dataset folders trained on with data_dir, as one dataset
 
 
 @dataclass(frozen=True)

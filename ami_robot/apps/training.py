@@ -22,7 +22,7 @@ from ami_robot.apps.schemas import (
     app_args,
 )
 from ami_robot.data.collection import CollectConfig, collect
-from ami_robot.data.lerobot_io import LeRobotError
+from ami_robot.data.lerobot_io import LeRobotError, is_lerobot_dataset
 from ami_robot.data.shards import ShardError
 from ami_robot.hub import load_part
 from ami_robot.train.locator import LocatorTrainConfig, build_locator
@@ -69,9 +69,17 @@ def run_train_predictor(cfg: DictConfig) -> None:
         encoder = load_part(args.encoder, "encoder")  # a hub folder's encoder.*, or encoder.safetensors
     except (CheckpointError, FileNotFoundError) as exc:
         raise AppError(f"cannot load the encoder {args.encoder}: {exc}") from None
+    folders = [("data_dir", args.data_dir)] + [(f"extra_data[{k}]", d) for k, d in enumerate(args.extra_data)]
+    for key, folder in folders:
+        if not (Path(folder) / "manifest.json").is_file() and not is_lerobot_dataset(folder):
+            raise AppError(f"{key}={folder} holds no dataset (no manifest.json, no LeRobot meta/info.json); "
+                           "collect one with `ami-robot collect`, or fix the path")
     with _strict_data_errors():
-        result = train_predictor(config, args.data_dir, encoder, out, device=args.device,
-                                 strict_data=args.strict_data)
+        try:
+            result = train_predictor(config, [d for _, d in folders], encoder, out, device=args.device,
+                                     strict_data=args.strict_data)
+        except ValueError as exc:  # folders that cannot be one dataset, a predictor that does not fit
+            raise AppError(f"train-predictor: {exc}") from None
     path = save_model(result["predictor"], out / "predictor.safetensors", data=result["data"],
                       training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1)})
     _report_skipped(result["data"])

@@ -25,6 +25,7 @@ _EXPORTS = {
     "FrameDataset": "dataset",
     "Trajectories": "dataset",
     "load_trajectories": "dataset",
+    "concat_trajectories": "dataset",
     "Episode": "shards",
     "ManifestError": "shards",
     "ShardError": "shards",

@@ -23,6 +23,7 @@ from ami_robot.data.lerobot_io import is_lerobot_dataset, read_lerobot
 from ami_robot.data.shards import ShardError, load_manifest, read_shard
 
 ActionMode = Literal["states", "commanded"]
+EPISODE_ID_STRIDE = 10_000_000  # concat_trajectories: the k-th folder's episode ids start at k * this
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,53 @@ def load_trajectories(
         shards_skipped=skipped,
         repeats_skipped=repeats,
         root=str(root),
+    )
+
+
+def concat_trajectories(parts: Sequence[Trajectories]) -> Trajectories:
+    """Several loaded folders as one dataset, in order: the same frame shape (views, image size) and
+    extras, and no shard in two of them. Episode ids are a folder's own (every collection counts
+    from 0), so the k-th folder's become k * EPISODE_ID_STRIDE + id; each shard entry of the usage
+    record names its folder and keeps the folder's ids."""
+    if not parts:
+        raise ValueError("concat_trajectories needs at least one dataset")
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    for part in parts[1:]:
+        if part.frames.shape[1:] != first.frames.shape[1:]:
+            raise ValueError(f"{part.root} has frames {part.frames.shape[1:]} but {first.root} has "
+                             f"{first.frames.shape[1:]}: collect both with the same views and image_size")
+        if sorted(part.extras) != sorted(first.extras):
+            raise ValueError(f"{part.root} records extras {sorted(part.extras)} but {first.root} records "
+                             f"{sorted(first.extras)}")
+    seen: dict[str, str] = {}
+    for part in parts:
+        for entry in part.shards_used:
+            if entry["sha256"] in seen:
+                raise ValueError(f"{part.root}/{entry['file']} is the same shard as one in "
+                                 f"{seen[entry['sha256']]}: each folder may be given once")
+            seen[entry["sha256"]] = part.root
+    ids = np.concatenate([k * EPISODE_ID_STRIDE + p.episode_ids for k, p in enumerate(parts)])
+    offsets = np.cumsum([0] + [len(p.frames) for p in parts[:-1]])
+
+    def named(entries: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
+        return [{**e, "file": str(Path(root) / e["file"])} for e in entries]
+
+    return Trajectories(
+        frames=np.concatenate([p.frames for p in parts]),
+        states=np.concatenate([p.states for p in parts]),
+        actions=np.concatenate([p.actions for p in parts]),
+        starts=np.concatenate([p.starts + o for p, o in zip(parts, offsets, strict=True)]),
+        lengths=np.concatenate([p.lengths for p in parts]),
+        episode_ids=ids,
+        meta=[m for p in parts for m in p.meta],
+        extras={k: np.concatenate([p.extras[k] for p in parts]) for k in first.extras},
+        bad_shards=[b for p in parts for b in p.bad_shards],
+        shards_used=[e for p in parts for e in named(p.shards_used, p.root)],
+        shards_skipped=[e for p in parts for e in named(p.shards_skipped, p.root)],
+        repeats_skipped=[r for p in parts for r in p.repeats_skipped],
+        root=" + ".join(p.root for p in parts),
     )
 
 

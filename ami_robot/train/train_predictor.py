@@ -8,6 +8,8 @@ error at horizons 1..8 against the "nothing moves" baseline (copy the last frame
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ami_robot.data import Trajectories, actions_from_states, load_trajectories
+from ami_robot.data import Trajectories, actions_from_states, concat_trajectories, load_trajectories
 from ami_robot.hub import load_part
 from ami_robot.models.encoder import VisionTransformer
 from ami_robot.models.predictor import PREDICTOR_CONFIGS, ACPredictor, PredictorConfig
@@ -33,6 +35,8 @@ from ami_robot.train.common import (
     step_batches,
     unwrap,
 )
+
+AUTOCAST = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ class PredictorTrainConfig:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 20
+    # "bfloat16": forward and losses under autocast (weights, gradients and AdamW stay float32); on a
+    # CPU with AVX512-BF16 or AMX a step is ~1.6x faster (docs/performance.md)
+    autocast: str = "float32"
 
     def __post_init__(self) -> None:
         if self.predictor not in PREDICTOR_CONFIGS:
@@ -65,6 +72,8 @@ class PredictorTrainConfig:
         if self.holdout_every < 2:
             raise ValueError("holdout_every must be >= 2")
         self.schedule  # noqa: B018 (validates the schedule fields)
+        if self.autocast not in AUTOCAST:
+            raise ValueError(f"autocast must be one of {', '.join(AUTOCAST)}, got {self.autocast!r}")
 
     @property
     def schedule(self) -> ScheduleConfig:
@@ -89,15 +98,17 @@ def split_episodes(data: Trajectories, holdout_every: int) -> tuple[np.ndarray, 
 
 
 def latents_for(data: Trajectories, encoder: VisionTransformer, cache: Path, progress: bool) -> torch.Tensor:
-    """Every frame's latent (F, N, D) float16, from `cache` when it holds this encoder's."""
-    key = _encoder_key(encoder)
+    """Every frame's latent (F, N, D) float16, from `cache` when it holds this encoder's latents of
+    these shards (a cache written before shards were recorded in it is matched on the frame count)."""
+    key, shards = _encoder_key(encoder), [entry["sha256"] for entry in data.shards_used]
     if cache.exists():
         saved = torch.load(cache, map_location="cpu", weights_only=True)
-        if saved["key"] == key and saved["frames"] == data.num_frames:
+        same_data = saved["frames"] == data.num_frames and saved.get("shards", shards) == shards
+        if saved["key"] == key and same_data:
             return saved["latents"]
     with tqdm(total=data.num_frames, desc="encode", disable=not progress) as bar:
         latents = encode_frames(encoder, torch.from_numpy(data.frames), progress=bar, views=data.views)
-    save_training_state(cache, {"key": key, "frames": data.num_frames, "latents": latents})
+    save_training_state(cache, {"key": key, "frames": data.num_frames, "shards": shards, "latents": latents})
     return latents
 
 
@@ -126,10 +137,14 @@ def _clip_batch(data: Trajectories, latents: torch.Tensor, starts: np.ndarray, c
 
 
 def train_predictor(
-    cfg: PredictorTrainConfig, data_dir: str | Path, encoder: VisionTransformer, out_dir: str | Path,
+    cfg: PredictorTrainConfig, data_dir: str | Path | Sequence[str | Path], encoder: VisionTransformer,
+    out_dir: str | Path,
     device: str = "auto", progress: bool = True, stop_after: int | None = None, strict_data: bool = False,
 ) -> dict[str, Any]:
     """Train (or resume) an AC predictor on the frozen encoder's latents; returns a summary.
+
+    data_dir: one dataset folder, or several trained on as one (the first one's latents are cached
+    in out_dir/latents.pt, the k-th extra one's in latents.k.pt).
 
     strict_data: a damaged shard or a repeated episode stops training (ShardError) instead of
     being skipped with a warning; the summary's `data` says what was used and skipped either way.
@@ -138,13 +153,18 @@ def train_predictor(
     dev = dist_info.device
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
-    data = load_trajectories(data_dir, strict=strict_data)
+    dirs = [data_dir] if isinstance(data_dir, str | os.PathLike) else list(data_dir)
+    parts = [load_trajectories(d, strict=strict_data) for d in dirs]
+    data = concat_trajectories(parts)
     pcfg = dataclasses.replace(cfg.predictor_config, views=data.views)  # as many views as the frames show
     if pcfg.input_dim != encoder.config.dim or pcfg.grid != encoder.config.grid:
         raise ValueError(f"predictor {cfg.predictor!r} expects dim {pcfg.input_dim} on a {pcfg.grid}^2 grid; "
                          f"the encoder gives dim {encoder.config.dim} on {encoder.config.grid}^2")
     encoder = encoder.eval().requires_grad_(False)
-    latents = latents_for(data, encoder, out_dir / "latents.pt", progress and dist_info.is_main)
+    caches = [out_dir / ("latents.pt" if k == 0 else f"latents.{k}.pt") for k in range(len(parts))]
+    pieces = [latents_for(part, encoder, cache, progress and dist_info.is_main)
+              for part, cache in zip(parts, caches, strict=True)]
+    latents = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
     train_eps, _ = split_episodes(data, cfg.holdout_every)
     starts = clip_starts(data, cfg.clip_len * cfg.frame_skip, train_eps)
 
@@ -163,8 +183,9 @@ def train_predictor(
         if step >= cfg.steps or (stop_after is not None and step >= stop_after):
             break
         z, actions, states = _clip_batch(data, latents, starts[idx], cfg.clip_len, cfg.frame_skip, dev)
-        loss_tf = teacher_forcing_loss(model, z, actions, states)
-        loss_ro = rollout_loss(model, z, actions, states, cfg.rollout_steps)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.autocast == "bfloat16"):
+            loss_tf = teacher_forcing_loss(model, z, actions, states).float()
+            loss_ro = rollout_loss(model, z, actions, states, cfg.rollout_steps).float()
         loss = loss_tf + loss_ro
         lr = learning_rate(step, cfg.schedule)
         set_lr(optimizer, lr)

@@ -70,6 +70,11 @@ BAD_INPUTS: list[tuple[str, list[str], list[str]]] = [
     ("eval", ["model.path={nan}"], ["blocks.0.attn.qkv.weight", "non-finite", "NaN"]),
     ("eval", ["model.path={dir}"], ["no checkpoint at", "encoder.safetensors"]),
     ("train-predictor", ["encoder={text_pt}"], ["{text_pt}"]),
+    ("train-predictor", ["encoder={shipped}", "data_dir={dir}"], ["data_dir={dir} holds no dataset"]),
+    ("train-predictor", ["encoder={shipped}", "data_dir={dataset}", "extra_data=[{dir}]"],
+     ["extra_data[0]={dir} holds no dataset"]),
+    ("train-predictor", ["encoder={shipped}", "data_dir={dataset}", "extra_data=[{dataset}]"],
+     ["is the same shard as one in {dataset}", "each folder may be given once"]),
     # the ONNX export and backend (ami_robot.edge)
     ("export", ["opset=17"], ["opset must be >= 18"]),
     ("export", ["check_horizon=0"], ["check_horizon must be in 1"]),

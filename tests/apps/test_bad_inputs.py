@@ -21,6 +21,7 @@ import torch
 
 from ami_robot.apps import COMMANDS, main
 from ami_robot.apps.schemas import ARGS, list_fields
+from ami_robot.data import Episode, ShardWriter
 from ami_robot.models import VisionTransformer
 from ami_robot.weights import save_model
 from ami_robot.world_model import WorldModel
@@ -39,6 +40,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder.mkdir()
     text_pt = root / "weights.pt"
     text_pt.write_text("these are not weights\n")
+    dataset = root / "dataset"  # one two-frame episode: a folder that train-predictor takes as data
+    with ShardWriter(dataset, {"kind": "bad_inputs"}, episodes_per_shard=1) as writer:
+        writer.add(Episode(id=0, frames=np.zeros((2, 64, 64, 3), np.uint8),
+                           states=np.zeros((2, 7), np.float32),
+                           actions=np.zeros((1, 7), np.float32), meta={"task": "Reach", "seed": 0}))
 
     shipped = WorldModel.from_checkpoint(SHIPPED)
     per_file = root / "per_file"  # the shipped model in the per-file layout, which model.path= still takes
@@ -61,7 +67,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     with torch.no_grad():
         encoder.blocks[0].attn.qkv.weight[0, 0] = float("nan")
     save_model(encoder, nan / "encoder.safetensors")  # its card is valid: the sha256 is the file's
-    return {"image": str(image), "dir": str(folder), "text_pt": str(text_pt), "truncated": str(truncated),
+    return {"image": str(image), "dir": str(folder), "text_pt": str(text_pt), "dataset": str(dataset),
+            "shipped": str(SHIPPED), "truncated": str(truncated),
             "truncated_file": str(truncated_file), "bad_card": str(bad_card), "nan": str(nan)}
 
 

@@ -43,3 +43,14 @@ def toy_two_view_data(tmp_path_factory) -> Path:
             frames = np.concatenate([ep.frames, ep.frames[:, :, ::-1]], axis=1)  # (L+1, 128, 64, 3)
             writer.add(Episode(id=ep.id, frames=frames, states=ep.states, actions=ep.actions, meta=ep.meta))
     return root
+
+
+@pytest.fixture(scope="session")
+def toy_more_data(tmp_path_factory) -> Path:
+    """Eight more toy episodes, ids 100-107: a second folder to train on beside toy_data."""
+    root = tmp_path_factory.mktemp("toy_more_data")
+    rng = np.random.default_rng(1)
+    with ShardWriter(root, {"kind": "toy"}, episodes_per_shard=8) as writer:
+        for i in range(100, 108):
+            writer.add(_episode(i, 12, 64, rng))
+    return root

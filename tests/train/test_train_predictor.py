@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ami_robot.data import load_trajectories
+from ami_robot.data import concat_trajectories, load_trajectories
+from ami_robot.data.dataset import EPISODE_ID_STRIDE
 from ami_robot.models.encoder import ENCODER_CONFIGS, VisionTransformer
 from ami_robot.train.train_predictor import (
     PredictorTrainConfig,
@@ -88,3 +89,60 @@ def test_init_from_starts_where_a_saved_predictor_ends(toy_data, tmp_path) -> No
     with pytest.raises(ValueError, match="init_from=.*set predictor.predictor and predictor.residual"):
         train_predictor(_cfg(init_from=str(saved), residual=True), toy_data, enc, tmp_path / "c",
                         device="cpu", progress=False)
+
+
+def test_two_folders_train_as_one_dataset_with_a_latent_cache_each(toy_data, toy_more_data, tmp_path) -> None:
+    enc = _encoder()
+    run = train_predictor(_cfg(steps=2), [toy_data, toy_more_data], enc, tmp_path, device="cpu",
+                          progress=False)
+    one, more = load_trajectories(toy_data), load_trajectories(toy_more_data)
+    assert run["frames"] == one.num_frames + more.num_frames
+    assert run["data"]["episodes_used"] == 24
+    both = concat_trajectories([one, more])  # ids are per folder: the second folder's are moved on
+    assert both.episode_ids.tolist() == [*one.episode_ids, *(EPISODE_ID_STRIDE + more.episode_ids)]
+    files = [entry["file"] for entry in run["data"]["shards_used"]]
+    assert any(f.startswith(str(toy_data)) for f in files)
+    assert any(f.startswith(str(toy_more_data)) for f in files)
+    # each folder's latents are cached on their own, and equal what that folder alone encodes to
+    assert torch.equal(latents_for(more, enc, tmp_path / "latents.1.pt", progress=False),
+                       latents_for(more, enc, tmp_path / "alone.pt", progress=False))
+
+
+def test_a_latent_cache_of_other_shards_is_not_reused(toy_data, toy_more_data, tmp_path) -> None:
+    enc = _encoder()
+    cached = latents_for(load_trajectories(toy_more_data), enc, tmp_path / "latents.pt", progress=False)
+    few = load_trajectories(toy_data, episode_filter=lambda m: m["seed"] < 8)  # as many frames, other shards
+    assert few.num_frames == cached.shape[0]
+    again = latents_for(few, enc, tmp_path / "latents.pt", progress=False)
+    assert torch.equal(again, latents_for(few, enc, tmp_path / "alone.pt", progress=False))
+    assert not torch.equal(again, cached)
+
+
+def test_the_same_folder_twice_is_refused(toy_data, tmp_path) -> None:
+    with pytest.raises(ValueError, match="each folder may be given once"):
+        train_predictor(_cfg(steps=2), [toy_data, toy_data], _encoder(), tmp_path, device="cpu",
+                        progress=False)
+
+
+def test_folders_with_different_views_are_refused(toy_data, toy_two_view_data, tmp_path) -> None:
+    with pytest.raises(ValueError, match="same views"):
+        train_predictor(_cfg(steps=2), [toy_data, toy_two_view_data], _encoder(), tmp_path, device="cpu",
+                        progress=False)
+
+
+def test_bfloat16_autocast_trains_float32_weights_to_nearly_the_same_loss(toy_data, tmp_path) -> None:
+    enc = _encoder()
+    runs = {kind: train_predictor(_cfg(steps=3, autocast=kind), toy_data, enc, tmp_path / kind, device="cpu",
+                                  progress=False) for kind in ("float32", "bfloat16")}
+    assert all(p.dtype == torch.float32 for p in runs["bfloat16"]["predictor"].parameters())
+    rows = {kind: [json.loads(line) for line in (tmp_path / kind / "metrics.jsonl").read_text().splitlines()]
+            for kind in runs}
+    first = {kind: rows[kind][0]["loss"] for kind in rows}  # the same weights and batch at step 0
+    assert first["bfloat16"] != first["float32"]
+    assert abs(first["bfloat16"] - first["float32"]) < 0.02 * first["float32"]
+    assert all(np.isfinite(r["loss"]) and np.isfinite(r["grad_norm"]) for r in rows["bfloat16"])
+
+
+def test_unknown_autocast_is_refused() -> None:
+    with pytest.raises(ValueError, match="autocast must be one of float32, bfloat16"):
+        _cfg(autocast="float16")
