@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +57,8 @@ def run_train_encoder(cfg: DictConfig) -> None:
         result = pretrain_encoder(config, args.data_dir, out, device=args.device,
                                   strict_data=args.strict_data)
     path = save_model(result["target_encoder"], out / "encoder.safetensors", data=result["data"],
-                      training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1)})
+                      training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1),
+                                "settings": dataclasses.asdict(config)})
     _report_skipped(result["data"])
     print(f"encoder written to {path.with_suffix('.safetensors')} (card {path})")
 
@@ -81,7 +83,8 @@ def run_train_predictor(cfg: DictConfig) -> None:
         except ValueError as exc:  # folders that cannot be one dataset, a predictor that does not fit
             raise AppError(f"train-predictor: {exc}") from None
     path = save_model(result["predictor"], out / "predictor.safetensors", data=result["data"],
-                      training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1)})
+                      training={"steps": result["steps"], "wall_s": round(result["wall_s"], 1),
+                                "settings": dataclasses.asdict(config)})  # init_from, lr, autocast, ...
     _report_skipped(result["data"])
     print(f"predictor written to {path.with_suffix('.safetensors')} (card {path})")
 

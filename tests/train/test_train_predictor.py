@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from ami_robot.apps import main
 from ami_robot.data import concat_trajectories, load_trajectories
 from ami_robot.data.dataset import EPISODE_ID_STRIDE
 from ami_robot.models.encoder import ENCODER_CONFIGS, VisionTransformer
@@ -146,3 +147,18 @@ def test_bfloat16_autocast_trains_float32_weights_to_nearly_the_same_loss(toy_da
 def test_unknown_autocast_is_refused() -> None:
     with pytest.raises(ValueError, match="autocast must be one of float32, bfloat16"):
         _cfg(autocast="float16")
+
+
+def test_cli_trains_on_two_folders_and_its_card_says_how(toy_data, toy_more_data, tmp_path) -> None:
+    enc = tmp_path / "encoder.safetensors"
+    save_model(_encoder(), enc)
+    out = tmp_path / "run"
+    main(["train-predictor", f"data_dir={toy_data}", f"extra_data=[{toy_more_data}]", f"encoder={enc}",
+          f"out_dir={out}", "predictor.predictor=micro", "predictor.steps=2", "predictor.warmup_steps=1",
+          "predictor.batch_size=4", "predictor.holdout_every=4", "predictor.autocast=bfloat16",
+          f"hydra.run.dir={tmp_path / 'hydra'}"])
+    card = json.loads((out / "predictor.json").read_text())
+    assert card["data"]["episodes_used"] == 24 and str(toy_more_data) in card["data"]["dir"]
+    assert card["training"]["settings"]["autocast"] == "bfloat16"
+    assert card["training"]["settings"]["peak_lr"] == PredictorTrainConfig().peak_lr
+    assert (out / "latents.pt").is_file() and (out / "latents.1.pt").is_file()
