@@ -14,13 +14,15 @@ import torch
 from .cem import CEMConfig, cem
 from .core import ACTION_DIM, ActionSpace, CostFn, shift_plan
 from .gradient import GradientConfig, gradient_descent
+from .icem import ICEMConfig, icem
 from .mppi import MPPIConfig, mppi
 from .shooting import RandomShootingConfig, random_shooting
 
-PlannerConfig = CEMConfig | MPPIConfig | GradientConfig | RandomShootingConfig
+PlannerConfig = CEMConfig | ICEMConfig | MPPIConfig | GradientConfig | RandomShootingConfig
 
 PLANNERS: dict[str, tuple[type, Callable[..., torch.Tensor]]] = {
     "cem": (CEMConfig, cem),
+    "icem": (ICEMConfig, icem),
     "mppi": (MPPIConfig, mppi),
     "gradient": (GradientConfig, gradient_descent),
     "random_shooting": (RandomShootingConfig, random_shooting),
@@ -58,11 +60,13 @@ __all__ = [
     "CEMConfig",
     "CostFn",
     "GradientConfig",
+    "ICEMConfig",
     "MPPIConfig",
     "PlannerConfig",
     "RandomShootingConfig",
     "cem",
     "gradient_descent",
+    "icem",
     "make_config",
     "mppi",
     "plan",

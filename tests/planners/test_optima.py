@@ -3,7 +3,9 @@
 Tolerances are in units of the box half-width (0.075 m for xyz, 0.75 for the gripper), or in
 metres for the reach cost. They were set with margin from 20 seeds each (worst seen:
 iterative planners <= 0.017 and reach <= 6 mm; random shooting, a one-shot uniform baseline,
-<= 0.19 on bowls, <= 0.5 on the ripples (a neighbouring ripple) and <= 2.8 cm on reach).
+<= 0.19 on bowls, <= 0.5 on the ripples (a neighbouring ripple) and <= 2.8 cm on reach). iCEM's
+default is our CPU budget (379 model calls, where CEM's default is the paper's 8000) and it returns
+its best sample, not a mean: it gets 0.1.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from planner_costs import TARGET, bowl, last_step, normalised, rastrigin, reach,
 from ami_robot.planners import (
     CEMConfig,
     GradientConfig,
+    ICEMConfig,
     MPPIConfig,
     RandomShootingConfig,
     plan,
 )
 
-CONFIGS = {"cem": CEMConfig, "mppi": MPPIConfig, "gradient": GradientConfig,
+CONFIGS = {"cem": CEMConfig, "icem": ICEMConfig, "mppi": MPPIConfig, "gradient": GradientConfig,
            "random_shooting": RandomShootingConfig}
-TOL = {"cem": 0.05, "mppi": 0.05, "gradient": 0.05, "random_shooting": 0.3}
+TOL = {"cem": 0.05, "icem": 0.1, "mppi": 0.05, "gradient": 0.05, "random_shooting": 0.3}
 TOL_RIPPLE = {**TOL, "random_shooting": 0.6}
-TOL_REACH_M = {"cem": 0.01, "mppi": 0.01, "gradient": 0.01, "random_shooting": 0.05}
+TOL_REACH_M = {"cem": 0.01, "icem": 0.01, "mppi": 0.01, "gradient": 0.01, "random_shooting": 0.05}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
