@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .core import GRIPPER_DIM, ActionSpace, CostFn, Generators, gaussian, initial_mean, output, score
+from .core import ActionSpace, CostFn, Generators, gaussian, initial_mean, momenta, output, score
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,7 @@ def cem(
     space = cfg.space
     mean, single = initial_mean(cfg.horizon, init_mean, num_problems, space, device, generator)
     std = space.init_std(mean.device).to(mean.dtype).expand_as(mean).clone()  # (E, H, A)
-    m_mean = torch.full_like(mean[0, 0], cfg.momentum_mean)  # (A,)
-    m_std = torch.full_like(mean[0, 0], cfg.momentum_std)
-    m_mean[GRIPPER_DIM] = cfg.momentum_mean_gripper
-    m_std[GRIPPER_DIM] = cfg.momentum_std_gripper
+    m_mean, m_std = momenta(cfg, mean[0, 0])  # (A,) each
 
     for _ in range(cfg.iterations):
         # sample: Gaussian around the mean, clipped per coordinate into the box (pinned -> 0)

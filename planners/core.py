@@ -178,6 +178,16 @@ def score(cost_fn: CostFn, samples: torch.Tensor) -> torch.Tensor:
     return torch.where(finite, cost, torch.full_like(cost, float("inf")))  # (E, S)
 
 
+def momenta(config, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dim momentum of the mean and of the std (A,), the gripper's own, for CEM-style refits
+    mean <- (1 - m) elite_mean + m mean; `config` has momentum_mean/_std(_gripper)."""
+    m_mean = torch.full_like(like, config.momentum_mean)
+    m_std = torch.full_like(like, config.momentum_std)
+    m_mean[GRIPPER_DIM] = config.momentum_mean_gripper
+    m_std[GRIPPER_DIM] = config.momentum_std_gripper
+    return m_mean, m_std
+
+
 def gaussian(mean: torch.Tensor, std: torch.Tensor, samples: int, generator: Generators) -> torch.Tensor:
     """Draw `samples` sequences around mean (E, H, A) with std (E, H, A) -> (E, S, H, A)."""
     e, h, a = mean.shape

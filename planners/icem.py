@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .core import GRIPPER_DIM, ActionSpace, CostFn, Generators, draw, initial_mean, output, score
+from .core import ActionSpace, CostFn, Generators, draw, initial_mean, momenta, output, score
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,7 @@ def icem(
     space = cfg.space
     mean, single = initial_mean(cfg.horizon, init_mean, num_problems, space, device, generator)
     std = space.init_std(mean.device).to(mean.dtype).expand_as(mean).clone()  # (E, H, A)
-    m_mean = torch.full_like(mean[0, 0], cfg.momentum_mean)  # (A,)
-    m_std = torch.full_like(mean[0, 0], cfg.momentum_std)
-    m_mean[GRIPPER_DIM] = cfg.momentum_mean_gripper
-    m_std[GRIPPER_DIM] = cfg.momentum_std_gripper
+    m_mean, m_std = momenta(cfg, mean[0, 0])  # (A,) each
     rows = torch.arange(mean.shape[0], device=mean.device)[:, None]  # (E, 1)
     kept = kept_cost = None  # elites carried over, (E, K', H, A) and (E, K')
     best, best_cost = mean.clone(), torch.full(mean.shape[:1], float("inf"), device=mean.device)
