@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--horizon", type=int, default=1)
+    parser.add_argument("--planner-option", action="append", default=[], metavar="FIELD=NUMBER",
+                        help="another numeric field of the planner config, e.g. momentum_std=0.1")
     parser.add_argument("--batch-size", type=int, default=1,
                         help="world_model episodes planned in one batch (eval's batch_size); sim rows: one")
     add_model_args(parser)
@@ -86,8 +88,18 @@ def main() -> None:
     wm, predicts = development_model(parser, args)
     if "world_model" in args.rows and not predicts:
         parser.error(f"world_model needs a predictor of {len(views)} view(s): give --checkpoint")
-    planner = make_config(args.planner, samples=args.samples, iterations=args.iterations,
-                          horizon=args.horizon, space=action_space(args))
+    options = {}
+    for option in args.planner_option:
+        field, _, value = option.partition("=")
+        try:
+            options[field] = float(value) if "." in value or "e" in value else int(value)
+        except ValueError:
+            parser.error(f"--planner-option {option}: give FIELD=NUMBER, e.g. momentum_std=0.1")
+    try:
+        planner = make_config(args.planner, samples=args.samples, iterations=args.iterations,
+                              horizon=args.horizon, space=action_space(args), **options)
+    except (TypeError, ValueError) as exc:
+        parser.error(f"--planner {args.planner} with {options}: {exc}")
     goals = "final" if args.subgoals == "none" else "subgoals"
     schedule = {"goals": goals, "subgoal_budgets": (args.budget,), "switch_below": args.switch_below}
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
