@@ -43,13 +43,16 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampled-dims", nargs="+", type=int, default=[0, 1, 2, 6],
                         help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
     parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
+    parser.add_argument("--gripper-snap", action="store_true",
+                        help="a planned gripper move is made whole (+-0.75): ActionSpace.gripper_snap")
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
                         help="the world model's compute type (model.dtype); energies stay float32")
 
 
 def action_space(args: argparse.Namespace) -> dict:
-    return {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation}
+    return {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation,
+            "gripper_snap": args.gripper_snap}
 
 
 def development_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:

@@ -67,6 +67,10 @@ class ActionSpace:
     xyz_std: float | None = None  # initial std of xyz (m); None: maxnorm, as in the paper
     gripper_std: float = 1.0  # initial std of the gripper
     gripper_round: float = 0.25  # returned |gripper| below this becomes 0; 0 disables
+    # True: a returned gripper move that survives the rounding becomes a whole one, +-gripper_max.
+    # The energy sees where the fingers are, not how hard they squeeze: a close that stops where
+    # the fingers just meet the object looks like the grasp and holds nothing.
+    gripper_snap: bool = False
 
     def __post_init__(self) -> None:
         dims = self.sampled_dims
@@ -105,10 +109,12 @@ class ActionSpace:
         return torch.maximum(torch.minimum(actions, w), -w)
 
     def finish(self, plan: torch.Tensor) -> torch.Tensor:
-        """The plan a planner returns: projected, gripper rounded to 0 when small."""
+        """The plan a planner returns: projected, gripper rounded to 0 when small (and, with
+        gripper_snap, any other gripper move made whole)."""
         plan = self.project(plan) + 0.0  # + 0.0 turns -0.0 into 0.0 on pinned dims
         g = plan[..., GRIPPER_DIM]
-        plan[..., GRIPPER_DIM] = torch.where(g.abs() < self.gripper_round, torch.zeros_like(g), g)
+        g = torch.where(g.abs() < self.gripper_round, torch.zeros_like(g), g)
+        plan[..., GRIPPER_DIM] = torch.sign(g) * self.gripper_max if self.gripper_snap else g
         return plan
 
 

@@ -24,6 +24,7 @@ def test_wheel_contents_and_import(tmp_path) -> None:
         assert required in names, f"{required} missing from the wheel"
     shipped = sorted(p.name for p in (ROOT / "checkpoints").glob("*.safetensors"))
     shipped += ["config.json", "README.md"]  # the model folder's hub layout (ami_robot/hub.py)
+    shipped += [f"two_view/{name}" for name in ("model.safetensors", "config.json", "README.md")]
     assert all(f"ami_robot/checkpoints/{name}" in names for name in shipped)
     # Installed (unpacked) away from the checkout, the envs import and build a scene.
     target = tmp_path / "site"

@@ -78,7 +78,7 @@ def check_task(task: str) -> str:
 
 
 # The keys each `model` kind reads (conf/model/*.yaml); any other key is a typo, refused.
-MODEL_KEYS = {"checkpoint": ("kind", "path", "device", "dtype"),
+MODEL_KEYS = {"checkpoint": ("kind", "path", "shipped", "device", "dtype"),
               "random": ("kind", "encoder", "predictor", "seed", "device", "dtype"),
               "reference": ("kind", "path", "encoder", "predictor", "device", "dtype"),
               "onnx": ("kind", "path", "precision", "threads")}
@@ -114,8 +114,7 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
     dtype = model_dtype(cfg.get("dtype", "float32")) if kind != "onnx" else torch.float32
     try:
         if kind == "checkpoint":
-            folder = Path(cfg["path"]) if cfg.get("path") else shipped_checkpoint_dir()
-            return _checkpoint_model(folder, device, dtype)
+            return _checkpoint_model(checkpoint_folder(cfg), device, dtype)
         if kind == "random":
             wm = WorldModel.random(cfg["encoder"], cfg["predictor"], seed=cfg.get("seed", 0), device=device,
                                    dtype=dtype)
@@ -134,6 +133,21 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
         raise AppError(f"model=onnx: {exc}") from None
     raise AppError(f"unknown model kind {kind!r}; choose model=shipped, model=random, model=reference or "
                    "model=onnx")
+
+
+def checkpoint_folder(cfg: dict[str, Any]) -> Path:
+    """model.path, else the shipped model model.shipped names: null the package's checkpoints/,
+    a name one of its sub-folders (two_view)."""
+    if cfg.get("path"):
+        return Path(cfg["path"])
+    name = cfg.get("shipped")
+    if not name:
+        return shipped_checkpoint_dir()
+    names = sorted(d.name for d in shipped_checkpoint_dir().iterdir() if is_hub_folder(d))
+    if name not in names:
+        raise AppError(f"model.shipped={name!r} is not a shipped model; choose one of {names}, "
+                       "or null for the default, or give model.path=FOLDER")
+    return shipped_checkpoint_dir() / name
 
 
 def _dtype_record(dtype: torch.dtype) -> dict[str, str]:

@@ -125,7 +125,8 @@ def _model_and_output(cfg: DictConfig, name: str) -> tuple[Any, dict[str, Any], 
     nothing made from it can replace the shipped files."""
     world_model, record = build_world_model(cfg.model)
     if record["kind"] == "checkpoint" and not cfg.model.get("path"):
-        record = {**record, "path": "shipped (ami_robot/checkpoints)"}
+        shipped = cfg.model.get("shipped")
+        record = {**record, "path": f"shipped (ami_robot/checkpoints{'/' + shipped if shipped else ''})"}
     if cfg.out:
         return world_model, record, Path(cfg.out)
     if world_model.checkpoint_dir is None:

@@ -69,6 +69,7 @@ BAD_INPUTS: list[tuple[str, list[str], list[str]]] = [
     ("eval", ["model.path={bad_card}"], ["{bad_card}/encoder.json", "not valid JSON"]),
     ("eval", ["model.path={nan}"], ["blocks.0.attn.qkv.weight", "non-finite", "NaN"]),
     ("eval", ["model.path={dir}"], ["no checkpoint at", "encoder.safetensors"]),
+    ("eval", ["model.shipped=three_view"], ["model.shipped='three_view'", "'two_view'", "model.path=FOLDER"]),
     ("train-predictor", ["encoder={text_pt}"], ["{text_pt}"]),
     ("train-predictor", ["encoder={shipped}", "data_dir={dir}"], ["data_dir={dir} holds no dataset"]),
     ("train-predictor", ["encoder={shipped}", "data_dir={dataset}", "extra_data=[{dir}]"],

@@ -67,6 +67,9 @@ def test_the_two_view_model_in_checkpoints_is_the_shipped_encoder_and_a_residual
     expected = dataclasses.replace(PREDICTOR_CONFIGS["tiny4"], views=2, residual=True)
     assert two_view.views == 2 and two_view.predictor.config == expected
     shipped, _ = build_world_model(OmegaConf.create({"kind": "checkpoint", "path": None, "device": "cpu"}))
+    # model=two_view
+    named, record = build_world_model(OmegaConf.create({"kind": "checkpoint", "shipped": "two_view"}))
+    assert named.views == 2 and record["path"] == str(SHIPPED_DIR / "two_view")
     ours, theirs = two_view.encoder.state_dict(), shipped.encoder.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     # what train-predictor's predictor.init_from=checkpoints/two_view starts from

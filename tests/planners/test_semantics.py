@@ -160,6 +160,21 @@ def test_finish_rounds_small_grippers_only() -> None:
     assert out[0, 6] == 0.0 and out[1, 6] == -0.25 and out[0, 0] == pytest.approx(0.01)
 
 
+def test_gripper_snap_makes_surviving_moves_whole() -> None:
+    # rounded first (0.2 -> 0), then every move left becomes +-gripper_max; xyz untouched
+    plan_ = torch.tensor([[0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2], [0.0] * 6 + [0.3], [0.0] * 6 + [-0.5]])
+    out = ActionSpace(gripper_snap=True).finish(plan_)
+    assert out[:, 6].tolist() == [0.0, 0.75, -0.75] and out[0, 0] == pytest.approx(0.01)
+    assert ActionSpace(gripper_snap=True, gripper_max=0.5).finish(plan_)[1, 6] == 0.5
+
+
+@pytest.mark.parametrize("name", PLANNERS)
+def test_every_planner_returns_snapped_grippers(name: str) -> None:
+    cfg = dataclasses.replace(FULL[name], space=ActionSpace(sampled_dims=(6,), gripper_snap=True))
+    p = plan(lambda a: (a[:, 0, 6] - 0.4).pow(2), cfg, generator=seeded())
+    assert p[0, 6].item() == 0.75
+
+
 def test_no_rounding_when_disabled() -> None:
     target = TARGET.clone()
     target[6] = 0.1
