@@ -42,11 +42,11 @@ def test_eval_writes_protocol_files_and_refuses_a_different_config(cli, tmp_path
     assert sorted(r["seed"] for r in records) == [10_000, 10_001]
     assert all(r["steps"] == 30 and len(r["plan_seconds"]) == 30 for r in records)
     summary = json.loads((run / "summary.json").read_text())
-    row = summary["summary"]["Reach/latent_cem"]
+    row = summary["summary"]["Reach/latent_icem_two_view"]
     assert row["episodes"] == 2 and len(row["wilson95"]) == 2
     assert summary["machine"]["torch_threads"] >= 1 and "commit" in summary["machine"]
     assert "uncommitted_changes" in summary["machine"]
-    assert "| Reach | latent_cem | 2 |" in (run / "results.md").read_text()
+    assert "| Reach | latent_icem_two_view | 2 |" in (run / "results.md").read_text()
     # Resuming into the same folder with another planner is refused, and nothing is lost.
     again = cli("eval", *FAST[:-3], "planner.samples=12", "planner.iterations=1", "planner.topk=2",
                 "tasks=[Reach]", "episodes=2", f"hydra.run.dir={run}")
@@ -176,7 +176,7 @@ def test_eval_survives_sigkill_and_resumes_exactly(tmp_path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     seeds = [r["seed"] for r in _episodes(log)]
     assert sorted(seeds) == [10_000, 10_001, 10_002, 10_003]  # each exactly once
-    summary = json.loads((run / "summary.json").read_text())["summary"]["Reach/latent_cem"]
+    summary = json.loads((run / "summary.json").read_text())["summary"]["Reach/latent_icem_two_view"]
     assert summary["episodes"] == 4
 
 
@@ -212,7 +212,19 @@ def test_slurm_launcher_config_composes(cli, tmp_path) -> None:
     assert "SlurmLauncher" in out.stdout and "cpus_per_task: 2" in out.stdout
 
 
-@pytest.mark.parametrize("name", ["cem", "cem_paper", "gradient", "mppi", "random_shooting"])
+def test_eval_defaults_to_pure_latent_planning_with_the_two_view_model(cli) -> None:
+    """What README's pure latent rows ran: the shipped two-view model, iCEM 64 x 3 with whole
+    gripper moves, every sub-goal image 5 steps each, rendered at the model's 64 px."""
+    cfg = yaml.safe_load(cli("eval", "--cfg", "job").stdout)
+    assert cfg["policy"] == {"_target_": "ami_robot.policies.LatentMPC", "goals": "subgoals",
+                             "subgoal_budgets": [5]}
+    assert cfg["model"]["shipped"] == "two_view" and cfg["model"]["path"] is None
+    assert cfg["planner"]["name"] == "icem" and cfg["planner"]["space"]["gripper_snap"] is True
+    assert (cfg["planner"]["samples"], cfg["planner"]["iterations"]) == (64, 3)
+    assert cfg["env"]["subgoals"] == "all" and cfg["env"]["image_size"] == 64
+
+
+@pytest.mark.parametrize("name", ["cem", "cem_paper", "gradient", "icem", "mppi", "random_shooting"])
 def test_every_planner_option_makes_a_config(cli, name) -> None:
     from ami_robot.planners import make_config
 
