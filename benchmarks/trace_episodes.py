@@ -26,8 +26,10 @@ from ami_robot.planners import make_config
 from ami_robot.policies import LatentMPC
 
 
-def trace(task: str, seeds: list[int], policy: LatentMPC, env_kwargs: dict) -> dict[int, list[dict]]:
-    """Per seed, one row per step: what the planner chose and the simulator's state after it."""
+def trace(task: str, seeds: list[int], policy: LatentMPC, env_kwargs: dict,
+          steps: int | None = None) -> dict[int, list[dict]]:
+    """Per seed, one row per step (the task's budget, or its first `steps`): what the planner
+    chose and the simulator's state after it."""
     envs = [make_env(task, **env_kwargs) for _ in seeds]
     obs, infos = [], []
     for env, seed in zip(envs, seeds, strict=True):
@@ -37,7 +39,7 @@ def trace(task: str, seeds: list[int], policy: LatentMPC, env_kwargs: dict) -> d
         infos.append(info)
     policy.reset_batch(obs, infos, seeds=seeds)
     rows: dict[int, list[dict]] = {seed: [] for seed in seeds}
-    for t in range(TASK_SPECS[task].budget):
+    for t in range(min(steps or TASK_SPECS[task].budget, TASK_SPECS[task].budget)):
         goal_index = [schedule.index for schedule in policy.schedules]
         actions = policy.act_batch(obs)
         for k, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=3)
     add_model_args(parser)
+    parser.add_argument("--steps", type=int, default=None, help="trace only the first steps (default: all)")
     parser.add_argument("--json", default=None, help="also write every row here")
     args = parser.parse_args()
     args.seed_start = min(args.seeds)  # development_model refuses evaluation seeds by it
@@ -78,11 +81,11 @@ def main() -> None:
     dump = {}
     for task in args.tasks:
         policy = LatentMPC(wm, planner, goals="subgoals", subgoal_budgets=(args.budget,))
-        rows = trace(task, args.seeds, policy, env_kwargs)
+        rows = trace(task, args.seeds, policy, env_kwargs, args.steps)
         dump[task] = rows
         for seed, steps in rows.items():
             print(f"{task} seed {seed}: {'success' if steps[-1]['success'] else 'miss'}, "
-                  f"{100 * steps[-1]['distance']:.1f} cm from the goal at the end")
+                  f"{100 * steps[-1]['distance']:.1f} cm from the goal after {len(steps)} steps")
             print("   t goal  action dx dy dz (cm) grip  tcp-object (cm)       gripper cmd  object z  energy")
             for r in steps:
                 dx, dy, dz, dg = r["action"]

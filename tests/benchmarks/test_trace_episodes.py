@@ -20,14 +20,15 @@ def test_a_tiny_trace_with_whole_gripper_moves(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, SCRIPT, "--tasks", "Reach", "--seeds", "20000",
          "--checkpoint", str(ROOT / "checkpoints" / "two_view"), "--samples", "16", "--iterations", "2",
-         "--budget", "1", "--gripper-snap", "--json", str(out)],
+         "--budget", "1", "--steps", "8", "--gripper-snap", "--json", str(out)],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "MUJOCO_GL": "egl"}, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "Reach seed 20000:" in done.stdout
     rows = json.loads(out.read_text())["Reach"]["20000"]
-    assert [r["t"] for r in rows] == list(range(30))  # Reach's budget
+    assert [r["t"] for r in rows] == list(range(8))  # --steps of Reach's 30
+    assert [r["goal"] for r in rows] == [0] * 8  # Reach: the final goal image only
     moves = np.array([r["action"][3] for r in rows])
-    assert set(np.abs(moves).round(6)) <= {0.0, 0.75}
+    assert set(np.abs(moves).round(6)) <= {0.0, 0.75} and np.abs(moves).max() == 0.75  # moves were made
     command, expected = 0.0, []
     for move in moves:  # the env's command: the last one plus the move, inside [0, 1]
         command = min(max(command + move, 0.0), 1.0)
