@@ -184,3 +184,29 @@ def test_from_reference_ac_checkpoint(tmp_path: Path) -> None:
     torch.testing.assert_close(loaded.encode(frames), z, atol=0, rtol=0)
     s, a = torch.zeros(1, 1, 7), actions(1, 2)
     torch.testing.assert_close(loaded.rollout(z[:, None], s, a), wm.rollout(z[:, None], s, a), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("steps,horizon", [(1, 1), (4, 3)])
+def test_cached_and_uncached_plans_differ_only_by_cost_rounding(wm: WorldModel, steps: int,
+                                                                horizon: int) -> None:
+    """bench_planners.py's max_plan_diff: the KV cache changes costs by float rounding (~1e-7), and
+    CEM's top-k can keep another elite where two candidates are that close. With both costs cut to
+    the same 1e-4 grid (the rounding gone), the two computations plan the same actions."""
+    from ami_robot.planners import CEMConfig, cem
+
+    z, s = context(episodes=1, steps=steps)
+    z_goal = normalise(torch.randn(1, N, D, generator=torch.Generator().manual_seed(3)))
+    cached = wm.planning_cost(z, s, z_goal, horizon)
+
+    def uncached(a: torch.Tensor) -> torch.Tensor:
+        return WorldModel.energy(wm.rollout(z, s, a, use_cache=False)[:, -1], z_goal)
+
+    def on_grid(cost):
+        return lambda a: torch.round(cost(a) * 1e4) / 1e4
+
+    a = actions(64, horizon)
+    torch.testing.assert_close(cached(a), uncached(a), atol=1e-5, rtol=0)
+    cfg = CEMConfig.cpu_default(samples=64, iterations=3, horizon=horizon)
+    plans = [cem(on_grid(cost), cfg, generator=torch.Generator().manual_seed(0))
+             for cost in (cached, uncached)]
+    torch.testing.assert_close(plans[0], plans[1], atol=1e-6, rtol=0)
