@@ -43,15 +43,18 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampled-dims", nargs="+", type=int, default=[0, 1, 2, 6],
                         help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
     parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
+    parser.add_argument("--maxnorm", type=float, default=0.075, help="m the hand moves at most a step")
     parser.add_argument("--gripper-snap", action="store_true",
                         help="a planned gripper move is made whole (+-0.75): ActionSpace.gripper_snap")
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
                         help="the world model's compute type (model.dtype); energies stay float32")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (1 each for two runs side by side)")
 
 
 def action_space(args: argparse.Namespace) -> dict:
-    return {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation,
+    return {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation, "maxnorm": args.maxnorm,
             "gripper_snap": args.gripper_snap}
 
 
@@ -59,7 +62,7 @@ def development_model(parser: argparse.ArgumentParser, args: argparse.Namespace)
     """Refuse evaluation seeds, then load the checkpoint for `--views` (bench_expert_energy.load_model)."""
     if args.seed_start < 20000:
         parser.error("tune on the development seeds (--seed-start >= 20000); 10,000+ are for published rows")
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     return load_model(args.checkpoint, len(args.views), DTYPES[args.dtype])
 
 

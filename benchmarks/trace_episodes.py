@@ -7,9 +7,9 @@ Plays bench_diagnosis.py's world_model row (LatentMPC, every sub-goal for --budg
 planner and action space of the same options) on development seeds, all in one batch, and prints
 per step: the sub-goal index, the action taken (xyz in cm, gripper delta), the TCP minus the
 object (cm), the gripper's measured state and its command (0 open .. 1 closed), the object's
-height (cm) and the plan's energy. The simulator's state is read only to print it; the planner
-never sees it. Where a miss happens (a close that stops short of the object, the hand sliding off
-it, a drop) shows here, not in a success count.
+height (cm), the task's distance to its goal (cm) and the plan's energy. The simulator's state is
+read only to print it; the planner never sees it. Where a miss happens (a close that stops short
+of the object, the hand sliding off it, a drop) shows here, not in a success count.
 """
 
 from __future__ import annotations
@@ -86,14 +86,15 @@ def main() -> None:
         for seed, steps in rows.items():
             print(f"{task} seed {seed}: {'success' if steps[-1]['success'] else 'miss'}, "
                   f"{100 * steps[-1]['distance']:.1f} cm from the goal after {len(steps)} steps")
-            print("   t goal  action dx dy dz (cm) grip  tcp-object (cm)       gripper cmd  object z  energy")
+            print("   t goal  action dx dy dz (cm) grip  tcp-object (cm)       gripper cmd  object z"
+                  "  to goal  energy")
             for r in steps:
                 dx, dy, dz, dg = r["action"]
                 rel = " ".join(f"{100 * v:5.1f}" for v in r["tcp_minus_object"])
                 move = f"{100 * dx:5.1f} {100 * dy:5.1f} {100 * dz:5.1f} {dg:5.2f}"
                 grip = f"{r['gripper']:5.2f} {r['gripper_cmd']:5.2f}"
                 print(f"  {r['t']:2d}  {r['goal']:2d}   {move}   {rel}   {grip}  {100 * r['object_z']:6.1f}"
-                      f"  {r['energy']:.3f}")
+                      f"  {100 * r['distance']:6.1f}  {r['energy']:.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dump, f)
