@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--subgoals", default="all", choices=["none", "default", "all"])
     parser.add_argument("--budget", type=int, default=5, help="steps per sub-goal")
     parser.add_argument("--switch-below", type=float, default=None)
+    parser.add_argument("--plateau-steps", type=int, default=None,
+                        help="leave a sub-goal early when its energy has not improved for this many steps")
     parser.add_argument("--planner", default="cem")
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=3)
@@ -107,7 +109,8 @@ def main() -> None:
     except (TypeError, ValueError) as exc:
         parser.error(f"--planner {args.planner} with {options}: {exc}")
     goals = "final" if args.subgoals == "none" else "subgoals"
-    schedule = {"goals": goals, "subgoal_budgets": (args.budget,), "switch_below": args.switch_below}
+    schedule = {"goals": goals, "subgoal_budgets": (args.budget,), "switch_below": args.switch_below,
+                "plateau_steps": args.plateau_steps}
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     table = []
     for task in args.tasks:
@@ -122,6 +125,7 @@ def main() -> None:
         for row in args.rows:
             config = {"task": task, "row": row, "planner": dataclasses.asdict(planner), "env": env_kwargs,
                       "subgoals": args.subgoals, "budget": args.budget, "switch_below": args.switch_below,
+                      "plateau_steps": args.plateau_steps,
                       "checkpoint": args.checkpoint, "dtype": args.dtype}
             log = EpisodeLog(Path(args.out) / task / row / "episodes.jsonl", config)
             batch = args.batch_size if row == "world_model" else 1

@@ -186,6 +186,7 @@ class TaskScript:
         self._mark("above_target")
         grip_offset = self.sim.tcp_pos()[2] - self.sim.object_pos()[2]
         yield from self._move(above(self.goal.object_half_height + grip_offset + 0.004), yaw, 1.0, 0.006, 10)
+        self._mark("lowered")
         yield from self._hold(yaw, 0.0, 2)
         self._mark("released")
         up = self.sim.tcp_pos() + (0, 0, 0.08)

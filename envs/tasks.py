@@ -197,10 +197,13 @@ class PickPlaceEnv(ArmEnv):
     the gripper is at least half open) and resting (`resting`: upright on the table, slower than
     5 cm/s). Reset's info also gives the sub-goals (grasped, above the target, placed) as
     `subgoal_pixels`, `subgoal_states` and `subgoal_steps` (the expert's steps at those moments).
+    `subgoals="all"` gives every moment the expert marks: over the object, around it, closed,
+    grasped, above the target, `lowered` (set down on the target, still held), released, placed.
 """ + _COMMON
 
     task_name = "PickPlace"
-    subgoal_events = ("above_object", "around", "closed", "grasped", "above_target", "released", "placed")
+    subgoal_events = ("above_object", "around", "closed", "grasped", "above_target", "lowered", "released",
+                      "placed")
     subgoal_names = ("grasped", "above_target", "placed")  # the paper's three; `subgoals=` picks others
 
     def _sample_goal(self, rng: np.random.Generator, ep: EpisodeSample) -> Goal:

@@ -101,6 +101,14 @@ def test_finer_pickplace_subgoals_and_bad_names(make_env) -> None:
         make_env("Grasp", subgoals=("placed",))
 
 
+def test_pickplace_lowered_is_set_down_still_held(make_env) -> None:
+    names = ("above_target", "lowered", "released")
+    _, info = make_env("PickPlace", subgoals=names).reset(seed=20005)
+    above, lowered, released = info["subgoal_states"]
+    assert above[2] - lowered[2] > 0.05  # carried high, then set down
+    assert lowered[6] > 0.3 and released[6] < 0.05  # still closed on it, then open
+
+
 @pytest.mark.parametrize("task", ["Grasp", "Push", "PickPlace"])
 def test_all_subgoals_are_every_event_the_expert_marks(make_env, task) -> None:
     env = make_env(task, subgoals="all")
