@@ -37,6 +37,7 @@ from ami_robot.weights import load_encoder, load_ours, load_predictor
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 METRICS = ("l1", "l2", "cosine")
+PLAN_CHUNK_ROWS = 128  # WorldModel.plan_chunk_rows, measured in docs/performance.md
 
 
 def _named(config: EncoderConfig | PredictorConfig | str, table: dict) -> EncoderConfig | PredictorConfig:
@@ -120,6 +121,12 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
         self.predictor = predictor.eval().requires_grad_(False)
         # The folder it was loaded from: artefacts made from this model (memory, locator) live there.
         self.checkpoint_dir: Path | None = None
+        self._compiled_step: Callable | None = None  # compile(): the predictor's forward for planning
+        # A planning cost over many episodes runs the predictor on whole episodes of at most this
+        # many candidate rows at a time (at least one episode): on 2 CPU cores 8 episodes x 128
+        # candidates in one call ran 1.8x slower than one by one (activations out of cache;
+        # docs/performance.md). None: all in one call.
+        self.plan_chunk_rows: int | None = PLAN_CHUNK_ROWS
         self.to(device=device, dtype=dtype)
         mean, std = torch.tensor(IMAGENET_MEAN, device=device), torch.tensor(IMAGENET_STD, device=device)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)  # preprocessing stays fp32
@@ -269,6 +276,18 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
             raise ValueError(f"action_context must be (B, C-1, 7), got {tuple(action_context.shape)}")
         return z, s, action_context.to(self._device, self._dtype)
 
+    def compile(self) -> WorldModel:
+        """Plan with the predictor compiled by torch.compile (inductor, shapes dynamic: CEM's and
+        iCEM's populations vary). Measured on 2 CPU cores (docs/performance.md): 1.1-1.35x per float32
+        planning step after a one-time 15-30 s compile; slower in bfloat16. Only the imagined steps
+        of planning costs without gradients use it; where inductor cannot build (no C++ compiler,
+        say), torch falls back to running the predictor as it is, with a warning."""
+        import torch._dynamo
+
+        torch._dynamo.config.suppress_errors = True  # a failed compile runs eagerly instead of raising
+        self._compiled_step = torch.compile(self.predictor.forward, dynamic=True)
+        return self
+
     def _prefill(self, z: torch.Tensor, s: torch.Tensor, a: torch.Tensor) -> KVCache | None:
         """Keys and values of context steps 0..C-2 (all known). The last context step's tokens
         attend to its action token, the first planned action, so they are computed per candidate."""
@@ -287,9 +306,11 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
         cache = KVCache.empty(self.predictor.config.depth, prefix=prefix)
         z = z_last[:, None]  # (G, 1, N, D): repeated to the B rows inside the predictor
         s = s_last.repeat_interleave(b // s_last.shape[0], dim=0)  # (B, 7)
+        compiled = self._compiled_step is not None and not torch.is_grad_enabled()
+        step = self._compiled_step if compiled else self.predictor
         out = []
         for t in range(steps):
-            z = normalise(self.predictor(z, actions[:, t:t + 1], s[:, None], cache=cache))  # (B, 1, N, D)
+            z = normalise(step(z, actions[:, t:t + 1], s[:, None], cache=cache))  # (B, 1, N, D)
             out.append(z)
             s = next_state(s, actions[:, t])  # the imagined robot state of the next step
         return torch.cat(out, dim=1)  # (B, T, N, D)
@@ -383,7 +404,15 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
                 raise ValueError(f"actions must be (E*S, {horizon}, 7) with E = {e}; "
                                  f"got {tuple(actions.shape)}")
             actions = actions.to(self._device, self._dtype)
-            z_last_step = self._imagine(prefix, z_last, s_last, actions)[:, -1]  # (E*S, N, D)
-            return self.energy(z_last_step, goal, metric)  # (E*S,)
+            rows = actions.shape[0] // e
+            group = e if self.plan_chunk_rows is None else max(1, self.plan_chunk_rows // rows)
+            energies = []
+            for g0 in range(0, e, group):  # whole episodes at a time: see plan_chunk_rows
+                g1 = min(e, g0 + group)
+                part = prefix if prefix is None or group >= e else prefix.episodes(g0, g1)
+                z_last_step = self._imagine(part, z_last[g0:g1], s_last[g0:g1],
+                                            actions[g0 * rows:g1 * rows])[:, -1]  # (G*S, N, D)
+                energies.append(self.energy(z_last_step, goal[g0:g1], metric))
+            return torch.cat(energies)  # (E*S,)
 
         return cost

@@ -13,6 +13,7 @@ Latent part (WorldModel.random with the default config until trained weights exi
   machine's matmul GFLOP/s in the model's dtype (--dtype) measured in the same run (goal: ratio >= 0.6);
 - the same plan computed the reference way (no key/value cache: every candidate recomputes
   its context) against ours (goal: >= 3x);
+- 8 episodes planned in one batch (eval's batch_size) against one by one, at the shipped CEM;
 - time against samples and against horizon (goal: linear in both).
 Simulator part: CEM on SimCostModel (each candidate simulated in MuJoCo, state cost), success
 at the end of the task's budget (EVAL_PROTOCOL.md: no early stop).
@@ -119,6 +120,20 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "fl
         out["reference_vs_ours"].append({"context": c, "horizon": h, "reference_s": t_ref, "ours_s": t_ours,
                                          "speedup": t_ref / t_ours, "work_ratio": c + (h - 1) / 2,
                                          "max_cost_diff": cost_diff(cfg, c), "max_plan_diff": diff})
+
+    # batching across episodes, as eval plans its batch_size episodes in one cost call: where the
+    # cache has nothing to share (one context frame, horizon 1), this is the default's saving
+    episodes = 8
+    z_many, s_many, goal_many = (x.expand(episodes, *x.shape[1:]) for x in (z_ctx, state, z_goal))
+
+    def batched() -> torch.Tensor:
+        cost = wm.planning_cost(z_many, s_many, goal_many, shipped.horizon)
+        return cem(cost, shipped, num_problems=episodes, generator=torch.Generator().manual_seed(0))
+
+    t_one_by_one = best_seconds(lambda: [ours(shipped)() for _ in range(episodes)], repeats)
+    t_batched = best_seconds(batched, repeats)
+    out["batched_vs_one_by_one"] = {"episodes": episodes, "one_by_one_s": t_one_by_one,
+                                    "batched_s": t_batched, "speedup": t_one_by_one / t_batched}
 
     # scaling: one iteration, samples then horizon
     samples = [50, 100, 200, 400, 800]

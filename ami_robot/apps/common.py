@@ -78,9 +78,9 @@ def check_task(task: str) -> str:
 
 
 # The keys each `model` kind reads (conf/model/*.yaml); any other key is a typo, refused.
-MODEL_KEYS = {"checkpoint": ("kind", "path", "shipped", "device", "dtype"),
-              "random": ("kind", "encoder", "predictor", "seed", "device", "dtype"),
-              "reference": ("kind", "path", "encoder", "predictor", "device", "dtype"),
+MODEL_KEYS = {"checkpoint": ("kind", "path", "shipped", "device", "dtype", "compile"),
+              "random": ("kind", "encoder", "predictor", "seed", "device", "dtype", "compile"),
+              "reference": ("kind", "path", "encoder", "predictor", "device", "dtype", "compile"),
               "onnx": ("kind", "path", "precision", "threads")}
 # model.dtype of the torch kinds: what the weights and activations are stored in. Energies, latents
 # out of encode/rollout and everything a planner sees stay float32 either way.
@@ -112,19 +112,21 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
     if device == "cuda" and not torch.cuda.is_available():
         raise AppError("model.device=cuda but no CUDA device is visible; use model.device=cpu")
     dtype = model_dtype(cfg.get("dtype", "float32")) if kind != "onnx" else torch.float32
+    if not isinstance(cfg.get("compile", False), bool):
+        raise AppError(f"model.compile must be true or false, got model.compile={cfg['compile']!r}")
     try:
         if kind == "checkpoint":
-            return _checkpoint_model(checkpoint_folder(cfg), device, dtype)
+            return _compiled(*_checkpoint_model(checkpoint_folder(cfg), device, dtype), cfg)
         if kind == "random":
             wm = WorldModel.random(cfg["encoder"], cfg["predictor"], seed=cfg.get("seed", 0), device=device,
                                    dtype=dtype)
-            return wm, {"kind": kind, "encoder": cfg["encoder"], "predictor": cfg["predictor"],
-                        "seed": cfg.get("seed", 0), **_dtype_record(dtype)}
+            return _compiled(wm, {"kind": kind, "encoder": cfg["encoder"], "predictor": cfg["predictor"],
+                                  "seed": cfg.get("seed", 0), **_dtype_record(dtype)}, cfg)
         if kind == "reference":
             wm = WorldModel.from_reference(cfg["path"], cfg["encoder"], cfg["predictor"], device=device,
                                            dtype=dtype)
-            return wm, {"kind": kind, "path": cfg["path"], "sha256": sha256_file(cfg["path"]),
-                        **_dtype_record(dtype)}
+            return _compiled(wm, {"kind": kind, "path": cfg["path"], "sha256": sha256_file(cfg["path"]),
+                                  **_dtype_record(dtype)}, cfg)
         if kind == "onnx":
             return _onnx_model(cfg)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
@@ -133,6 +135,15 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
         raise AppError(f"model=onnx: {exc}") from None
     raise AppError(f"unknown model kind {kind!r}; choose model=shipped, model=random, model=reference or "
                    "model=onnx")
+
+
+def _compiled(wm: WorldModel, record: dict[str, Any],
+              cfg: dict[str, Any]) -> tuple[WorldModel, dict[str, Any]]:
+    """model.compile=true: plan with the predictor under torch.compile (WorldModel.compile); the
+    record says so only when on, so older records stay comparable."""
+    if not cfg.get("compile", False):
+        return wm, record
+    return wm.compile(), {**record, "compile": True}
 
 
 def checkpoint_folder(cfg: dict[str, Any]) -> Path:

@@ -112,6 +112,13 @@ class KVCache:
             raise ValueError("a prefix cache cannot itself have a prefix")
         return cls([None] * depth, 0, prefix)
 
+    def episodes(self, start: int, stop: int) -> KVCache:
+        """This cache's rows start..stop-1 (views, not copies), for planning a few episodes at a time."""
+        if self.prefix is not None:
+            raise ValueError("only a prefix cache (one without its own prefix) is cut by episodes")
+        layers = [None if kv is None else tuple(t[start:stop] for t in kv) for kv in self.layers]
+        return KVCache(layers, self.steps)
+
     @property
     def offset(self) -> int:
         """Time index of the next step."""

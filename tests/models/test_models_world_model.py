@@ -210,3 +210,26 @@ def test_cached_and_uncached_plans_differ_only_by_cost_rounding(wm: WorldModel, 
     plans = [cem(on_grid(cost), cfg, generator=torch.Generator().manual_seed(0))
              for cost in (cached, uncached)]
     torch.testing.assert_close(plans[0], plans[1], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("steps,horizon", [(1, 1), (3, 2)])
+def test_planning_a_few_episodes_at_a_time_changes_no_cost(wm: WorldModel, steps: int, horizon: int) -> None:
+    """plan_chunk_rows runs the predictor on whole episodes of a planning cost at a time (faster on
+    a CPU); every candidate's energy is the one computed in a single call, the context's cache cut
+    by episodes included, and gradients still reach the actions."""
+    z, s = context(episodes=5, steps=steps)
+    z_goal = normalise(torch.randn(5, N, D, generator=torch.Generator().manual_seed(3)))
+    a = actions(5 * 6, horizon)
+    costs, default = {}, wm.plan_chunk_rows
+    try:
+        for chunk in (None, 12, 6, 1):  # all at once; 2 episodes; 1 episode; 1 (fewer rows than one)
+            wm.plan_chunk_rows = chunk
+            costs[chunk] = wm.planning_cost(z, s, z_goal, horizon)(a)
+        wm.plan_chunk_rows = 6
+        grad_a = a.clone().requires_grad_(True)
+        wm.planning_cost(z, s, z_goal, horizon)(grad_a).sum().backward()
+    finally:
+        wm.plan_chunk_rows = default
+    for chunk in (12, 6, 1):
+        torch.testing.assert_close(costs[chunk], costs[None], atol=1e-6, rtol=0)
+    assert grad_a.grad is not None and grad_a.grad.abs().sum() > 0
