@@ -276,7 +276,7 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
             raise ValueError(f"action_context must be (B, C-1, 7), got {tuple(action_context.shape)}")
         return z, s, action_context.to(self._device, self._dtype)
 
-    def compile(self) -> WorldModel:
+    def compile_planning(self) -> WorldModel:
         """Plan with the predictor compiled by torch.compile (inductor, shapes dynamic: CEM's and
         iCEM's populations vary). Measured on 2 CPU cores (docs/performance.md): 1.1-1.35x per float32
         planning step after a one-time 15-30 s compile; slower in bfloat16. Only the imagined steps

@@ -7,7 +7,7 @@
 One planning step as `ami-robot eval` makes it by default: iCEM 64 x 3 (or --planner cem, --samples,
 --iterations) at horizon 1 for --episodes
 episodes planned in one batch (eval's batch_size), from random frames (the work does not depend on
-them). Timed eagerly, then with `model.compile=true` (WorldModel.compile), the fastest of --repeats
+them). Timed eagerly, then with `model.compile=true` (WorldModel.compile_planning), the fastest of --repeats
 runs after one warm-up; the first compiled step, compilation included, is reported apart. Also the
 largest difference between the two plans.
 """
@@ -51,7 +51,7 @@ def main() -> None:
             return WorldModel.random("micro", "micro", seed=0, dtype=dtype)
         return WorldModel.from_checkpoint(args.checkpoint, dtype=dtype)
 
-    eager, compiled = load(), load().compile()
+    eager, compiled = load(), load().compile_planning()
     for wm in (eager, compiled):
         if args.chunk_rows is not None:
             wm.plan_chunk_rows = args.chunk_rows or None

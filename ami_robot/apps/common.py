@@ -139,11 +139,11 @@ def build_world_model(model_cfg: DictConfig) -> tuple[WorldModel | OnnxWorldMode
 
 def _compiled(wm: WorldModel, record: dict[str, Any],
               cfg: dict[str, Any]) -> tuple[WorldModel, dict[str, Any]]:
-    """model.compile=true: plan with the predictor under torch.compile (WorldModel.compile); the
+    """model.compile=true: plan with the predictor under torch.compile (WorldModel.compile_planning); the
     record says so only when on, so older records stay comparable."""
     if not cfg.get("compile", False):
         return wm, record
-    return wm.compile(), {**record, "compile": True}
+    return wm.compile_planning(), {**record, "compile": True}
 
 
 def checkpoint_folder(cfg: dict[str, Any]) -> Path:

@@ -18,7 +18,7 @@ BASE = {"kind": "random", "encoder": "micro", "predictor": "micro", "seed": 0, "
 
 def test_compiled_planning_costs_equal_the_eager_ones() -> None:
     eager = WorldModel.random("micro", "micro", seed=0)
-    compiled = WorldModel.random("micro", "micro", seed=0).compile()
+    compiled = WorldModel.random("micro", "micro", seed=0).compile_planning()
     assert list(compiled.state_dict()) == list(eager.state_dict())  # nothing registered by compiling
     frames = torch.randint(0, 256, (3, eager.image_size, eager.image_size, 3), dtype=torch.uint8)
     z = eager.encode(frames)
