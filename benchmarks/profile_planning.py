@@ -38,6 +38,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from ami_robot.agent import LatentCostModel
+from ami_robot.apps.common import DTYPES
 from ami_robot.envs import VIEWS, view_key
 from ami_robot.models import layers
 from ami_robot.planners import CEMConfig, cem
@@ -124,10 +125,11 @@ def flop_counter() -> FlopCounterMode:
 
 def build(args: argparse.Namespace) -> tuple[WorldModel, dict, np.ndarray]:
     """The world model, one observation (random pixels, zero state) and a goal image."""
+    dtype = DTYPES[args.dtype]
     if args.checkpoint:
-        wm = WorldModel.from_checkpoint(args.checkpoint)
+        wm = WorldModel.from_checkpoint(args.checkpoint, dtype=dtype)
     else:
-        wm = WorldModel.random("micro", "micro") if args.tiny else WorldModel.random()
+        wm = WorldModel.random(*(("micro", "micro") if args.tiny else ()), dtype=dtype)
     wm.eval()
     rng = np.random.default_rng(0)
     size, views = wm.image_size, VIEWS[:wm.views]
@@ -198,7 +200,7 @@ def profile_planning(args: argparse.Namespace) -> dict:
         "achieved_gflops": flops / wall / 1e9,
         "linear_gflops": linear_flops / max(ms["linear / matmul"], 1e-9) / 1e6,
         "attention_gflops": attention_flops / max(ms["attention"], 1e-9) / 1e6,
-        "matmul_gflops": matmul_gflops(1024, calls=4),
+        "matmul_gflops": matmul_gflops(1024, calls=4, dtype=DTYPES[args.dtype]),
     }
 
 
@@ -213,7 +215,7 @@ def markdown(r: dict) -> str:
               f"{r['ops_per_step']:.0f} ops per step; {r['gflop_per_step']:.2f} GFLOP per step "
               f"({r['encode_gflop']:.3f} encoding) at {r['achieved_gflops']:.1f} GFLOP/s; inside the cost, "
               f"linear ops reach {r['linear_gflops']:.1f} GFLOP/s and attention {r['attention_gflops']:.1f}; "
-              f"fp32 matmul (1024^2) here: {r['matmul_gflops']:.1f} GFLOP/s"]
+              f"matmul (1024^2) in the model's dtype here: {r['matmul_gflops']:.1f} GFLOP/s"]
     return "\n".join(lines)
 
 
@@ -227,6 +229,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5, help="profiled planning steps (and unprofiled, timed)")
     p.add_argument("--warmup", type=int, default=2, help="planning steps run first, untimed")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="the model's compute type")
     p.add_argument("--json", default=None, help="also write the report here")
     args = p.parse_args()
     if args.threads:
