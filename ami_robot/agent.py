@@ -138,12 +138,14 @@ class LatentCostModel:
     of the last planned step and the goal image's latent, predicted by a `WorldModel` from the
     current frame and state. Context is the current frame only (C = 1, as the paper plans).
     A world model of several views reads each observation's `views` stacked; goal images come
-    stacked the same way.
+    stacked the same way; `view_weights` weigh each view's share of the energy (WorldModel.energy).
     """
 
-    def __init__(self, world_model: Any, metric: str = "l1") -> None:
+    def __init__(self, world_model: Any, metric: str = "l1",
+                 view_weights: Sequence[float] | None = None) -> None:
         self.world_model = world_model
         self.metric = metric
+        self.view_weights = None if view_weights is None else tuple(view_weights)
 
     @property
     def device(self) -> torch.device:
@@ -169,8 +171,9 @@ class LatentCostModel:
             frames = _frames(frames, self.device)
             z = self.world_model.encode(frames)  # (E, N, D)
         states = torch.as_tensor(np.stack([o["state"] for o in obs]).astype(np.float32), device=self.device)
+        weights = {} if self.view_weights is None else {"view_weights": self.view_weights}
         return self.world_model.planning_cost(z[:, None], states[:, None], torch.cat(list(goals)), horizon,
-                                              metric=self.metric)  # over (E*S, H, 7)
+                                              metric=self.metric, **weights)  # over (E*S, H, 7)
 
 
 def _frames(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -185,8 +188,8 @@ class GoalSchedule:
     The paper's pick-and-place used three: grasped (4 steps), near the target (10), final
     (the rest). A goal may also be left early: when the planned energy falls to
     `switch_below`, or when it has not improved by `plateau_tol` (relative) for
-    `plateau_steps` steps. A hierarchical agent can subclass this and make its own goals
-    (override `pixels` and `step`).
+    `plateau_steps` steps. A goal may come as a latent made by the agent (`latents`, the image
+    then only shows it); a hierarchical agent can also subclass this (override `pixels` and `step`).
     """
 
     def __init__(
@@ -197,6 +200,7 @@ class GoalSchedule:
         switch_below: float | None = None,
         plateau_steps: int | None = None,
         plateau_tol: float = 0.01,
+        latents: Sequence[torch.Tensor | None] | None = None,
     ) -> None:
         if len(goals) == 0:
             raise ValueError("a GoalSchedule needs at least one goal image")
@@ -207,7 +211,11 @@ class GoalSchedule:
             raise ValueError(f"step budgets must be >= 1, got {list(budgets)}")
         if plateau_steps is not None and plateau_steps < 1:
             raise ValueError(f"plateau_steps must be >= 1, got {plateau_steps}")
+        if latents is not None and len(latents) != len(goals):
+            raise ValueError(f"give a latent (or None) for each of the {len(goals)} goals, "
+                             f"got {len(latents)}")
         self.goals = [np.asarray(g) for g in goals]
+        self.latents = list(latents) if latents is not None else [None] * len(goals)
         self.budgets = list(budgets)[: len(goals) - 1]  # the last goal keeps the rest
         self.switch_below = switch_below
         self.plateau_steps = plateau_steps
@@ -230,6 +238,12 @@ class GoalSchedule:
     def pixels(self) -> np.ndarray:
         """The current goal image, uint8 (H, W, 3)."""
         return self.goals[self.index]
+
+    @property
+    def latent(self) -> torch.Tensor | None:
+        """The current goal's latent (1, N, D) when it was made in latent space (then `pixels` only
+        illustrates it); None: the agent encodes `pixels`."""
+        return self.latents[self.index]
 
     def step(self, energy: float) -> bool:
         """Account for one executed action whose plan reached `energy`; True if the goal changed."""
@@ -314,7 +328,8 @@ class MPCAgent:
         goals = []
         for encoded, schedule in zip(self._encoded, self.schedules, strict=True):
             if schedule.index not in encoded:
-                encoded[schedule.index] = self.model.encode_goal(schedule.pixels)
+                made = schedule.latent
+                encoded[schedule.index] = self.model.encode_goal(schedule.pixels) if made is None else made
             goals.append(encoded[schedule.index])
         actions = self.loop.act(batch_cost_fn(self.model, obs, goals, self.horizon), started=started)
         for e, schedule in enumerate(self.schedules):

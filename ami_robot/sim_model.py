@@ -122,10 +122,12 @@ class SimFramesCostModel:
     (only its encoder is used).
     """
 
-    def __init__(self, env: Any, world_model: Any, metric: str = "l1") -> None:
+    def __init__(self, env: Any, world_model: Any, metric: str = "l1",
+                 view_weights: Sequence[float] | None = None) -> None:
         self.env = env
         self.world_model = world_model
         self.metric = metric
+        self.view_weights = None if view_weights is None else tuple(view_weights)
         self.views = VIEWS[: world_model.views]
         self.simulated_steps = 0
 
@@ -153,7 +155,7 @@ class SimFramesCostModel:
             finally:
                 env.set_sim_state(snapshot)
             z = self.world_model.encode(np.stack(frames))  # (B, N, D)
-            energy = self.world_model.energy(z, goal.to(z.device), self.metric)  # (B,)
+            energy = self.world_model.energy(z, goal.to(z.device), self.metric, self.view_weights)  # (B,)
             return energy.to(actions.device, actions.dtype)
 
         return cost

@@ -9,7 +9,7 @@ outputs, predictions and goals are layer-normalised over the feature dim without
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,16 @@ def _widened(z: torch.Tensor) -> torch.Tensor:
     callers (planners, memory, locator) get float32 to mix with their own tensors."""
     return z.to(torch.promote_types(z.dtype, torch.float32))
 
+
+
+def check_view_weights(view_weights: Sequence[float], tokens: int) -> torch.Tensor:
+    """Per-view energy weights -> a float32 tensor (V,) summing to 1; refuses what cannot be one."""
+    w = torch.as_tensor([float(x) for x in view_weights], dtype=torch.float32)
+    if w.ndim != 1 or len(w) == 0 or tokens % len(w) or (w < 0).any() or not torch.isfinite(w).all() \
+            or w.sum() <= 0:
+        raise ValueError(f"view_weights must be one non-negative weight per camera view, not all zero, "
+                         f"dividing the {tokens} tokens evenly; got {list(view_weights)}")
+    return w / w.sum()
 
 def pool_features(z: torch.Tensor, grid: tuple[int, int], pooled: int = 4) -> torch.Tensor:
     """Average patch features onto a coarser (pooled x pooled) grid and flatten: (B, N, D) -> (B, P*P*D).
@@ -352,11 +362,15 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
     # ------------------------------------------------------------------ energy and planning
 
     @staticmethod
-    def energy(z: torch.Tensor, z_goal: torch.Tensor, metric: str = "l1") -> torch.Tensor:
+    def energy(z: torch.Tensor, z_goal: torch.Tensor, metric: str = "l1",
+               view_weights: Sequence[float] | None = None) -> torch.Tensor:
         """Distance of latents z (B, N, D) to goals z_goal (B, 1 or G, N, D) -> (B,), float32, >= 0.
 
         l1: mean absolute difference (as released); l2: mean squared difference; cosine: mean over
-        tokens of 1 - cosine similarity. G goals serve B // G consecutive rows each.
+        tokens of 1 - cosine similarity. G goals serve B // G consecutive rows each. view_weights
+        (one per view; tokens are view-major) weigh each view's mean: the released energy weighs
+        every token alike, so a view of many tokens that change little counts as much as one where
+        the task shows; None (or equal weights) is the released energy.
         """
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -367,23 +381,29 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
         z = z.float().view(g, b // g, *z.shape[1:])  # (G, S, N, D)
         goal = z_goal.float().to(z.device)[:, None]  # (G, 1, N, D)
         if metric == "l1":
-            e = (z - goal).abs().mean(dim=(-2, -1))
+            d = (z - goal).abs().mean(dim=-1)
         elif metric == "l2":
-            e = (z - goal).square().mean(dim=(-2, -1))
+            d = (z - goal).square().mean(dim=-1)
         else:
-            e = (1.0 - F.cosine_similarity(z, goal, dim=-1)).mean(dim=-1).clamp_min(0.0)
-        return e.reshape(b)  # (B,)
+            d = 1.0 - F.cosine_similarity(z, goal, dim=-1)
+        if view_weights is None:
+            e = d.mean(dim=-1)  # (G, S)
+        else:
+            w = check_view_weights(view_weights, z.shape[2])
+            e = d.view(*d.shape[:2], len(w), -1).mean(dim=-1) @ w.to(d.device)  # (G, S, V) @ (V,)
+        return (e.clamp_min(0.0) if metric == "cosine" else e).reshape(b)  # (B,)
 
     def planning_cost(self, z_context: torch.Tensor, state_context: torch.Tensor, z_goal: torch.Tensor,
                       horizon: int, metric: str = "l1",
-                      action_context: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+                      action_context: torch.Tensor | None = None,
+                      view_weights: Sequence[float] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
         """A planner's cost: actions (E*S, H, 7) -> energy of the LAST imagined step vs the goal (E*S,).
 
         z_context (E, C, N, D), state_context (E, C, 7), z_goal (E or 1, N, D): E episodes planned
         at once, candidate rows episode-major (rows e*S .. e*S+S-1 belong to episode e). The
         context steps' keys and values are computed once here and shared, uncopied, by every
         candidate; each call computes only the candidates' own tokens. Differentiable in the
-        actions when they require grad (the model's weights are frozen).
+        actions when they require grad (the model's weights are frozen). view_weights: `energy`'s.
         """
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -391,6 +411,9 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         z, s, a = self._context(z_context, state_context, action_context)
         e = z.shape[0]
+        if view_weights is not None and len(view_weights) != self.views:
+            raise ValueError(f"view_weights: one weight per camera view of this model ({self.views}); "
+                             f"got {list(view_weights)}")
         goal = z_goal.to(self._device, self._dtype)
         if goal.shape[0] not in (1, e) or goal.shape[1:] != z.shape[2:]:
             raise ValueError(f"z_goal must be (1 or E, N, D) = (1 or {e}, {z.shape[2]}, {z.shape[3]}); "
@@ -412,7 +435,7 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
                 part = prefix if prefix is None or group >= e else prefix.episodes(g0, g1)
                 z_last_step = self._imagine(part, z_last[g0:g1], s_last[g0:g1],
                                             actions[g0 * rows:g1 * rows])[:, -1]  # (G*S, N, D)
-                energies.append(self.energy(z_last_step, goal[g0:g1], metric))
+                energies.append(self.energy(z_last_step, goal[g0:g1], metric, view_weights))
             return torch.cat(energies)  # (E*S,)
 
         return cost

@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=1)
     parser.add_argument("--planner-option", action="append", default=[], metavar="FIELD=NUMBER",
                         help="another numeric field of the planner config, e.g. momentum_std=0.1")
+    parser.add_argument("--view-weights", nargs="+", type=float, default=None,
+                        help="each view's weight in the energy (policy.view_weights; default: tokens alike)")
     parser.add_argument("--batch-size", type=int, default=1,
                         help="world_model episodes planned in one batch (eval's batch_size); sim rows: one")
     add_model_args(parser)
@@ -110,7 +112,7 @@ def main() -> None:
         parser.error(f"--planner {args.planner} with {options}: {exc}")
     goals = "final" if args.subgoals == "none" else "subgoals"
     schedule = {"goals": goals, "subgoal_budgets": (args.budget,), "switch_below": args.switch_below,
-                "plateau_steps": args.plateau_steps}
+                "plateau_steps": args.plateau_steps, "view_weights": args.view_weights}
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     table = []
     for task in args.tasks:
@@ -125,7 +127,7 @@ def main() -> None:
         for row in args.rows:
             config = {"task": task, "row": row, "planner": dataclasses.asdict(planner), "env": env_kwargs,
                       "subgoals": args.subgoals, "budget": args.budget, "switch_below": args.switch_below,
-                      "plateau_steps": args.plateau_steps,
+                      "plateau_steps": args.plateau_steps, "view_weights": args.view_weights,
                       "checkpoint": args.checkpoint, "dtype": args.dtype}
             log = EpisodeLog(Path(args.out) / task / row / "episodes.jsonl", config)
             batch = args.batch_size if row == "world_model" else 1

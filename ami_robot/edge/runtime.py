@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -219,7 +219,8 @@ class OnnxWorldModel:
 
     def planning_cost(self, z_context: torch.Tensor, state_context: torch.Tensor, z_goal: torch.Tensor,
                       horizon: int, metric: str = "l1",
-                      action_context: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+                      action_context: torch.Tensor | None = None,
+                      view_weights: Sequence[float] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
         """WorldModel.planning_cost: actions (E*S, H, 7) -> energy of the last imagined step (E*S,)."""
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -242,6 +243,6 @@ class OnnxWorldModel:
                                  f"got {tuple(actions.shape)}")
             rows = self._checked_actions(actions, e)
             z_last_step = self._imagine(past, z_last, s_last, rows)[:, -1]  # (E*S, N, D)
-            return self.energy(z_last_step, goal, metric).to(actions.device)  # (E*S,)
+            return self.energy(z_last_step, goal, metric, view_weights).to(actions.device)  # (E*S,)
 
         return cost

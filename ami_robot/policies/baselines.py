@@ -98,12 +98,13 @@ class SimLatentMPC:
 
     def __init__(self, env: Any, world_model: Any, planner: PlannerConfig | dict[str, Any] | None = None,
                  goals: str = "final", subgoal_budgets: Sequence[int] = (4, 10), energy: str = "l1",
-                 seed: int = 0, switch_below: float | None = None, plateau_steps: int | None = None) -> None:
+                 seed: int = 0, switch_below: float | None = None, plateau_steps: int | None = None,
+                 view_weights: Sequence[float] | None = None) -> None:
         if isinstance(planner, dict):
             planner = make_config(**planner)
         if goals not in GOAL_MODES:
             raise ValueError(f"goals must be one of {GOAL_MODES}, got {goals!r}")
-        self.model = SimFramesCostModel(env, world_model, metric=energy)
+        self.model = SimFramesCostModel(env, world_model, metric=energy, view_weights=view_weights)
         self.agent = MPCAgent(self.model, planner, seed=seed)
         self.goals, self.subgoal_budgets, self.seed = goals, tuple(subgoal_budgets), seed
         self.switching = {"switch_below": switch_below, "plateau_steps": plateau_steps}

@@ -59,14 +59,18 @@ class LatentMPC:
     def __init__(self, world_model: WorldModel, planner: PlannerConfig | dict[str, Any] | None = None,
                  goals: str = "final", subgoal_budgets: Sequence[int] = (4, 10),
                  energy: str = "l1", warm_start: str = "zero", seed: int = 0,
-                 switch_below: float | None = None, plateau_steps: int | None = None) -> None:
+                 switch_below: float | None = None, plateau_steps: int | None = None,
+                 view_weights: Sequence[float] | None = None) -> None:
         if isinstance(planner, dict):
             planner = make_config(**planner)
         if goals not in GOAL_MODES:
             raise ValueError(f"goals must be one of {GOAL_MODES}, got {goals!r}")
+        if view_weights is not None and len(view_weights) != world_model.views:
+            raise ValueError(f"view_weights: one weight per camera view the world model reads "
+                             f"({world_model.views}); got {list(view_weights)}")
         self.world_model = world_model
-        self.agent = MPCAgent(LatentCostModel(world_model, metric=energy), planner, warm_start=warm_start,
-                              seed=seed)
+        self.agent = MPCAgent(LatentCostModel(world_model, metric=energy, view_weights=view_weights), planner,
+                              warm_start=warm_start, seed=seed)
         self.goals, self.subgoal_budgets = goals, tuple(subgoal_budgets)
         self.switching = {"switch_below": switch_below, "plateau_steps": plateau_steps}
 

@@ -241,3 +241,34 @@ def test_the_loop_warm_starts_only_when_every_episode_has_a_plan(monkeypatch) ->
     assert seen[0] is None and seen[1].shape == (2, 2, 7) and seen[2] is None
     with pytest.raises(ValueError, match="warm_start"):
         agent_module.RecedingHorizon(warm_start="sideways")
+
+
+def test_a_goal_made_in_latent_space_is_planned_toward_unencoded() -> None:
+    class Model:
+        views = ("exterior",)
+        device = torch.device("cpu")
+
+        def encode_goal(self, pixels: np.ndarray) -> torch.Tensor:
+            raise AssertionError("a made latent goal must not be encoded")
+
+    made = torch.full((1, 4, 3), 0.5)
+    schedule = GoalSchedule([np.zeros((8, 8, 3), np.uint8)], latents=[made])
+    assert schedule.latent is made
+    agent = MPCAgent(Model(), CEMConfig(samples=4, iterations=1, topk=2))
+    agent.reset(schedule)
+    seen = []
+
+    def cost_fn(model, obs, goals, horizon):
+        seen.extend(goals)
+        return lambda actions: actions.abs().sum(dim=(1, 2))
+
+    import ami_robot.agent as agent_module
+    original = agent_module.batch_cost_fn
+    agent_module.batch_cost_fn = cost_fn
+    try:
+        agent.act({"pixels": np.zeros((8, 8, 3), np.uint8), "state": np.zeros(7, np.float32)})
+    finally:
+        agent_module.batch_cost_fn = original
+    assert seen[0] is made
+    with pytest.raises(ValueError, match="a latent"):
+        GoalSchedule([np.zeros((8, 8, 3), np.uint8)] * 2, budgets=[1], latents=[made])

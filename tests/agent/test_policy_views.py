@@ -7,8 +7,10 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import ami_robot.envs  # noqa: F401  (registers the tasks)
+from ami_robot.agent import LatentCostModel, observed_frames
 from ami_robot.models import PREDICTOR_CONFIGS
 from ami_robot.policies import LatentMPC, SimLatentMPC, goal_images
 from ami_robot.world_model import WorldModel
@@ -71,3 +73,25 @@ def test_sim_latent_policy_follows_the_subgoals_of_both_views_and_switches_early
     assert len(schedule.goals) == 4 and schedule.budgets == [5, 5, 5]
     policy.act(obs)  # any energy is below 10: the next sub-goal at once
     assert schedule.index == 1 and policy.agent.goal_indices == [0]
+
+
+def test_view_weights_decide_which_view_the_energy_reads(two_view_model) -> None:
+    env = gym.make("ami_robot/Grasp-v0", image_size=32, views=BOTH)
+    obs, info = env.reset(seed=20004)
+    planner = {"name": "cem", "samples": 16, "iterations": 1}
+    policy = LatentMPC(two_view_model, planner, goals="subgoals", view_weights=(1.0, 0.0))
+    policy.reset(obs, info)
+    model = policy.agent.model
+    goal = model.encode_goal(policy.schedules[0].pixels)
+    plans = torch.randn(6, 1, 7, generator=torch.Generator().manual_seed(0)) * 0.05
+    weighted = model.cost_fn(obs, goal, 1)(plans)
+    plain = LatentCostModel(two_view_model).cost_fn(obs, goal, 1)(plans)
+    z = two_view_model.encode(observed_frames(obs, BOTH)[None])
+    state = torch.as_tensor(obs["state"], dtype=torch.float32)[None, None]
+    imagined = two_view_model.rollout(z[:, None].expand(6, -1, -1, -1), state.expand(6, -1, -1), plans)[:, -1]
+    half = z.shape[1] // 2  # tokens are view-major: the exterior view's come first
+    exterior = WorldModel.energy(imagined[:, :half], goal[:, :half])
+    torch.testing.assert_close(weighted, exterior, atol=1e-5, rtol=0)
+    assert (weighted - plain).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="one weight per camera view"):
+        LatentMPC(two_view_model, planner, view_weights=(1.0,))

@@ -104,6 +104,38 @@ def test_batch_of_candidates_equals_one_by_one(wm: WorldModel) -> None:
     torch.testing.assert_close(WorldModel.energy(shared, z_goal), cost, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("metric", ["l1", "l2", "cosine"])
+def test_view_weights_weigh_each_views_mean(metric: str) -> None:
+    g = torch.Generator().manual_seed(3)
+    z, goal = normalise(torch.randn(4, N, D, generator=g)), normalise(torch.randn(2, N, D, generator=g))
+    plain = WorldModel.energy(z, goal, metric)
+    torch.testing.assert_close(WorldModel.energy(z, goal, metric, (2.0, 2.0)), plain, atol=1e-6, rtol=0)
+    half = N // 2  # two views of 32 tokens, view-major
+    first = WorldModel.energy(z[:, :half], goal[:, :half], metric)
+    second = WorldModel.energy(z[:, half:], goal[:, half:], metric)
+    torch.testing.assert_close(WorldModel.energy(z, goal, metric, (1.0, 0.0)), first, atol=1e-6, rtol=0)
+    torch.testing.assert_close(WorldModel.energy(z, goal, metric, (3.0, 1.0)), 0.75 * first + 0.25 * second,
+                               atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("weights", [(1.0, -1.0), (0.0, 0.0), (1.0, 1.0, 1.0), (float("nan"), 1.0), ()])
+def test_view_weights_refused_by_name(weights: tuple) -> None:
+    z = normalise(torch.randn(2, N, D))
+    with pytest.raises(ValueError, match="view_weights"):
+        WorldModel.energy(z, z, "l1", weights)
+
+
+def test_planning_cost_with_view_weights(wm: WorldModel) -> None:
+    z, s = context()
+    z_goal = normalise(torch.randn(E, N, D))
+    a = actions(E * 3, 1)
+    # the micro model reads one view: a weight for it changes nothing; two weights are refused
+    torch.testing.assert_close(wm.planning_cost(z, s, z_goal, 1, view_weights=[0.5])(a),
+                               wm.planning_cost(z, s, z_goal, 1)(a), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="one weight per camera view"):
+        wm.planning_cost(z, s, z_goal, 1, view_weights=[1.0, 1.0])
+
+
 def test_planning_cost_with_one_goal_and_one_frame(wm: WorldModel) -> None:
     z, s = context(episodes=1, steps=1)
     cost_fn = wm.planning_cost(z, s, z[:, 0], horizon=1)
