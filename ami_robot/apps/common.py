@@ -212,8 +212,8 @@ def policy_factory(
     """A factory for the policy a `_target_` config names, with the shared world model (built on
     first use by `world_model()`) and planner bound where its constructor takes them. A policy's
     own `planner` node replaces the shared planner, built and checked the same way. A policy class
-    with `check_args` refuses bad arguments here, before any env is made, named by their config key
-    (policies.sb3.path)."""
+    with `check_args` (given its arguments and what is bound) refuses bad ones here, before any env
+    is made, named by their config key (policies.sb3.path)."""
     key = policy_cfg._get_full_key(None) if isinstance(policy_cfg, DictConfig) else ""
     if policy_cfg.get("planner") is not None:  # built here: the policy cannot read a DictConfig
         planner = build_planner(policy_cfg.planner)
@@ -222,20 +222,20 @@ def policy_factory(
         factory = instantiate(policy_cfg, _partial_=True)
     except Exception as exc:  # Hydra wraps import and argument errors alike
         raise AppError(f"cannot build policy {policy_cfg.get('_target_')!r}: {exc}") from None
-    check = getattr(factory.func, "check_args", None)
-    if check is not None:
-        try:
-            check(**factory.keywords)
-        except ValueError as exc:  # its message starts with the argument's name
-            raise AppError(f"{key or 'policy'}.{exc}") from None
-        except ImportError as exc:
-            raise AppError(f"{key or 'policy'}: {exc}") from None
     params = inspect.signature(factory.func).parameters
     bound: dict[str, Any] = {}
     if "world_model" in params and "world_model" not in factory.keywords:
         bound["world_model"] = world_model()
     if "planner" in params and "planner" not in factory.keywords:
         bound["planner"] = planner
+    check = getattr(factory.func, "check_args", None)
+    if check is not None:
+        try:
+            check(**factory.keywords, **bound)
+        except ValueError as exc:  # its message starts with the argument's name
+            raise AppError(f"{key or 'policy'}.{exc}") from None
+        except ImportError as exc:
+            raise AppError(f"{key or 'policy'}: {exc}") from None
     return functools.partial(factory, **bound) if bound else factory
 
 

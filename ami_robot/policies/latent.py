@@ -15,7 +15,7 @@ import torch
 
 from ami_robot.agent import GoalSchedule, LatentCostModel, MPCAgent, observed_frames
 from ami_robot.planners import PlannerConfig, make_config
-from ami_robot.world_model import WorldModel
+from ami_robot.world_model import WorldModel, check_view_weights
 
 GOAL_MODES = ("final", "subgoals")
 
@@ -65,14 +65,28 @@ class LatentMPC:
             planner = make_config(**planner)
         if goals not in GOAL_MODES:
             raise ValueError(f"goals must be one of {GOAL_MODES}, got {goals!r}")
-        if view_weights is not None and len(view_weights) != world_model.views:
-            raise ValueError(f"view_weights: one weight per camera view the world model reads "
-                             f"({world_model.views}); got {list(view_weights)}")
+        self.check_args(world_model, view_weights)
         self.world_model = world_model
         self.agent = MPCAgent(LatentCostModel(world_model, metric=energy, view_weights=view_weights), planner,
                               warm_start=warm_start, seed=seed)
         self.goals, self.subgoal_budgets = goals, tuple(subgoal_budgets)
         self.switching = {"switch_below": switch_below, "plateau_steps": plateau_steps}
+
+    @staticmethod
+    def check_args(world_model: WorldModel | None = None, view_weights: Sequence[float] | None = None,
+                   **_: Any) -> None:
+        """Refuse view weights that do not fit the world model's views (before any env is made)."""
+        if view_weights is None:
+            return
+        views = getattr(world_model, "views", len(view_weights))
+        weights = [float(w) for w in view_weights]
+        if len(weights) != views:
+            raise ValueError(f"view_weights={weights}: give one weight per camera view the world model "
+                             f"reads ({views})")
+        try:
+            check_view_weights(weights, len(weights))
+        except ValueError as exc:
+            raise ValueError(f"view_weights={weights}: {exc}") from None
 
     @property
     def planner(self) -> PlannerConfig:

@@ -95,4 +95,6 @@ BAD_INPUTS: list[tuple[str, list[str], list[str]]] = [
     ("bench", ["methods=[sb3]", "policies.sb3.path={text_pt}"],
      ["policies.sb3.path={text_pt}", "not a Stable-Baselines3 model"]),
     ("eval", ["policy=sb3"], ["policy.path is not set"]),
+    ("eval", ["tasks=[Reach]", "episodes=1", "policy.view_weights=[1.0]"],
+     ["policy.view_weights=[1.0]", "one weight per camera view"]),
 ]
