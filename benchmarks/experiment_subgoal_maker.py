@@ -1,0 +1,210 @@
+"""Experiment: the agent makes its own sub-goals from the final goal image (ami_robot.models.subgoals).
+
+    python benchmarks/experiment_subgoal_maker.py data --task PickPlace --seeds 4000 --out runs/subgoals
+    python benchmarks/experiment_subgoal_maker.py train --task PickPlace --steps 2500 --out runs/subgoals
+    python benchmarks/experiment_subgoal_maker.py eval --task PickPlace --episodes 16 --out runs/subgoals
+
+data: resets the task on training seeds 0..N-1 (training palette) and encodes, with the two-view
+world model's encoder, the first frame, the final goal image and every sub-goal image the env's
+expert marks (a moment the expert reached at its last step is the final image; it is masked).
+train: fits the sub-goal maker (L1 to each moment's latent, the last 200 seeds held out; bf16
+autocast; resumable: a checkpoint every 250 steps). It prints the held-out L1 per moment beside
+"copy the first frame" and "copy the goal".
+eval: development seeds (20,000+), held-out palette; the env gives the final goal image alone
+(subgoals=None). At reset the maker turns the first frame and the goal image into one latent per
+moment; the pure latent planner (eval's default: iCEM 64 x 3, whole gripper moves, --budget steps
+each) plans toward them in order, then toward the final image for the rest of the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_diagnosis import action_space, add_model_args, development_model  # sibling scripts
+
+from ami_robot.agent import GoalSchedule, observed_frames
+from ami_robot.episodes import make_env, run_episodes
+from ami_robot.evaluation import EpisodeLog
+from ami_robot.models.subgoals import SubgoalConfig, SubgoalMaker
+from ami_robot.planners import make_config
+from ami_robot.policies import LatentMPC
+
+VIEWS = ("exterior", "wrist")
+HELD_OUT = 200  # training seeds kept for validation
+
+
+def make_data(wm, task: str, seeds: int, path: Path) -> None:
+    env = make_env(task, palette="train", views=VIEWS, image_size=64, subgoals="all")
+    moments = len(env.unwrapped.subgoal_events)
+    parts: dict[str, list] = {"z_start": [], "z_goal": [], "z_sub": [], "mask": []}
+    frames, mask, started = [], [], time.time()
+    for seed in range(seeds):
+        obs, info = env.reset(seed=seed)
+        first, goal = observed_frames(obs, VIEWS), observed_frames(info, VIEWS, "goal_")
+        frames.append(np.concatenate([first[None], goal[None], observed_frames(info, VIEWS, "subgoal_")]))
+        mask.append([step < info["expert_steps"] for step in info["subgoal_steps"]])
+        if len(frames) == 50 or seed == seeds - 1:
+            with torch.no_grad():
+                z = wm.encode(np.concatenate(frames)).half()
+            z = z.view(len(frames), moments + 2, *z.shape[1:])  # (B, 2 + K, N, D)
+            parts["z_start"].append(z[:, 0])
+            parts["z_goal"].append(z[:, 1])
+            parts["z_sub"].append(z[:, 2:])
+            parts["mask"].append(torch.tensor(mask))
+            frames, mask = [], []
+            print(f"{seed + 1}/{seeds} resets encoded, {time.time() - started:.0f} s", flush=True)
+    data = {k: torch.cat(v) for k, v in parts.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**data, "task": task, "events": list(env.unwrapped.subgoal_events)}, path)
+
+
+def train(data_path: Path, path: Path, steps: int, batch: int = 64, lr: float = 1e-3) -> None:
+    d = torch.load(data_path, weights_only=False)
+    zs, zg, zk, mask = d["z_start"], d["z_goal"], d["z_sub"], d["mask"]
+    moments = zk.shape[1]
+    config = SubgoalConfig(moments=moments)
+    maker = SubgoalMaker(config)
+    episodes = torch.arange(zs.shape[0])
+
+    def pairs(eps: torch.Tensor) -> torch.Tensor:
+        p = torch.cartesian_prod(eps, torch.arange(moments))
+        return p[mask[p[:, 0], p[:, 1]]]
+
+    train_pairs, val_pairs = pairs(episodes[:-HELD_OUT]), pairs(episodes[-HELD_OUT:])
+    opt = torch.optim.AdamW(maker.parameters(), lr=lr, weight_decay=0.01)
+    g = torch.Generator().manual_seed(0)
+    start = 0
+    if path.exists():
+        saved = torch.load(path, weights_only=False)
+        maker.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        g.set_state(saved["rng"])
+        start = saved["step"]
+        print(f"resumed at step {start}")
+
+    def rows(p: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        e, k = p[:, 0], p[:, 1]
+        return zs[e].float(), zg[e].float(), k, zk[e, k].float()
+
+    @torch.no_grad()
+    def validate() -> str:
+        sums = torch.zeros(3, moments)
+        counts = torch.zeros(moments)
+        for i in range(0, len(val_pairs), 256):
+            s, goal, k, y = rows(val_pairs[i:i + 256])
+            for j, guess in enumerate((maker(s, goal, k), s, goal)):
+                sums[j].index_add_(0, k, (guess - y).abs().mean(dim=(1, 2)))
+            counts.index_add_(0, k, torch.ones(len(k)))
+        per = sums / counts.clamp_min(1)
+        cells = []
+        for j, name in enumerate(("maker", "copy-first", "copy-goal")):
+            mean = (sums[j].sum() / counts.sum()).item()
+            cells.append(f"{name} {mean:.4f} ({' '.join(f'{x:.3f}' for x in per[j])})")
+        return "held-out L1: " + "; ".join(cells)
+
+    started = time.time()
+    for step in range(start, steps):
+        rate = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        for group in opt.param_groups:
+            group["lr"] = rate
+        s, goal, k, y = rows(train_pairs[torch.randint(len(train_pairs), (batch,), generator=g)])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            guess = maker(s, goal, k)
+        loss = (guess.float() - y).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(maker.parameters(), 1.0)
+        opt.step()
+        if (step + 1) % 100 == 0:
+            print(f"step {step + 1} loss {loss.item():.4f} ({time.time() - started:.0f} s)", flush=True)
+        if (step + 1) % 250 == 0 or step + 1 == steps:
+            if (step + 1) % 1000 == 0 or step + 1 == steps:
+                print(validate(), flush=True)
+            torch.save({"model": maker.state_dict(), "optimizer": opt.state_dict(), "rng": g.get_state(),
+                        "step": step + 1, "config": vars(config), "events": d["events"]}, f"{path}.tmp")
+            os.replace(f"{path}.tmp", path)
+
+
+class MadeSubgoals(LatentMPC):
+    """The pure latent planner toward sub-goal latents the maker makes at reset, then the final image."""
+
+    def __init__(self, world_model, maker: SubgoalMaker, moments: list[int], budget: int, planner) -> None:
+        super().__init__(world_model, planner, goals="final")
+        self.maker, self.moments, self.budget = maker, moments, budget
+
+    @torch.no_grad()
+    def reset_batch(self, obs, infos, seeds=None, schedules=None) -> None:
+        schedules = []
+        for o, info in zip(obs, infos, strict=True):
+            final = observed_frames(info, VIEWS, "goal_")
+            z = self.world_model.encode(np.stack([observed_frames(o, VIEWS), final])).float()
+            k = torch.tensor(self.moments)
+            made = self.maker(z[:1].expand(len(k), -1, -1), z[1:].expand(len(k), -1, -1), k)
+            schedules.append(GoalSchedule([final] * (len(k) + 1), budgets=[self.budget] * len(k),
+                                          latents=[*made[:, None], None]))
+        super().reset_batch(obs, infos, seeds, schedules)
+
+
+def evaluate(wm, args: argparse.Namespace, path: Path, out: Path) -> None:
+    saved = torch.load(path, weights_only=False)
+    maker = SubgoalMaker(SubgoalConfig(**saved["config"]))
+    maker.load_state_dict(saved["model"])
+    maker.eval()
+    moments = args.moments if args.moments is not None else list(range(maker.config.moments - 1))
+    planner = make_config(args.planner, samples=args.samples, iterations=args.iterations, horizon=1,
+                          space=action_space(args))
+    seeds = list(range(args.seed_start, args.seed_start + args.episodes))
+    env_kwargs = {"palette": "heldout", "views": VIEWS, "image_size": 64, "subgoals": None}
+    config = {"task": args.task, "maker_step": saved["step"], "moments": moments, "budget": args.budget,
+              "planner": str(planner), "dtype": args.dtype}
+    log = EpisodeLog(out / "episodes.jsonl", config)
+    policy = MadeSubgoals(wm, maker, moments, args.budget, planner)
+    records = run_episodes(args.task, seeds, lambda: policy, log, "made_subgoals", env_kwargs=env_kwargs,
+                           batch_size=args.batch_size)
+    wins = sum(r["success"] for r in records)
+    misses = [(r["seed"], round(100 * r["final_distance"], 1)) for r in records if not r["success"]]
+    seconds = np.median([s for r in records for s in r.get("plan_seconds", [0.0])])
+    print(f"{args.task} from the final image, made sub-goals {[saved['events'][k] for k in moments]}: "
+          f"{wins}/{len(records)}, median {seconds:.2f} s/action; misses (seed, cm): {misses}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stage", choices=["data", "train", "eval"])
+    parser.add_argument("--task", default="PickPlace", choices=["Grasp", "Push", "PickPlace"])
+    parser.add_argument("--out", default="runs/subgoals")
+    parser.add_argument("--seeds", type=int, default=4000, help="data: training seeds 0..N-1")
+    parser.add_argument("--steps", type=int, default=2500, help="train: optimiser steps")
+    parser.add_argument("--episodes", type=int, default=16)
+    parser.add_argument("--seed-start", type=int, default=20000, help="eval: development seeds, 20,000+")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--budget", type=int, default=5, help="eval: steps per made sub-goal")
+    parser.add_argument("--moments", nargs="+", type=int, default=None,
+                        help="eval: which moments to make (default: all but the expert's last)")
+    parser.add_argument("--planner", default="icem")
+    parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=3)
+    add_model_args(parser)
+    args = parser.parse_args()
+    if args.checkpoint is None:
+        args.checkpoint = "checkpoints/two_view"
+    args.views = VIEWS
+    wm, _ = development_model(parser, args)
+    out = Path(args.out)
+    data, maker = out / f"{args.task}_data.pt", out / f"{args.task}_maker.pt"
+    if args.stage == "data":
+        make_data(wm, args.task, args.seeds, data)
+    elif args.stage == "train":
+        train(data, maker, args.steps)
+    else:
+        evaluate(wm, args, maker, out / f"{args.task}_eval")
+
+
+if __name__ == "__main__":
+    main()
