@@ -1,7 +1,8 @@
 """Experiment: the agent makes its own sub-goals from the final goal image (ami_robot.models.subgoals).
 
     python benchmarks/experiment_subgoal_maker.py data --task PickPlace --seeds 4000 --out runs/subgoals
-    python benchmarks/experiment_subgoal_maker.py train --task PickPlace --steps 2500 --out runs/subgoals
+    python benchmarks/experiment_subgoal_maker.py train --task PickPlace --steps 2000 --out runs/subgoals
+    python benchmarks/experiment_subgoal_maker.py export --task PickPlace --out runs/subgoals
     python benchmarks/experiment_subgoal_maker.py eval --task PickPlace --episodes 16 --out runs/subgoals
 
 data: resets the task on training seeds 0..N-1 (training palette) and encodes, with the two-view
@@ -10,10 +11,12 @@ expert marks (a moment the expert reached at its last step is the final image; i
 train: fits the sub-goal maker (L1 to each moment's latent, the last 200 seeds held out; bf16
 autocast; resumable: a checkpoint every 250 steps). It prints the held-out L1 per moment beside
 "copy the first frame" and "copy the goal".
-eval: development seeds (20,000+), held-out palette; the env gives the final goal image alone
-(subgoals=None). At reset the maker turns the first frame and the goal image into one latent per
-moment; the pure latent planner (eval's default: iCEM 64 x 3, whole gripper moves, --budget steps
-each) plans toward them in order, then toward the final image for the rest of the budget.
+export: writes the trained maker as checkpoints/two_view/subgoals_<task>.safetensors and its JSON card
+(config, moments, training step and the held-out L1 figures, sha256).
+eval (the exported maker, or --maker PATH): development seeds (20,000+), held-out palette; the env
+gives the final goal image alone (subgoals=None). At reset the maker turns the first frame and the
+goal image into one latent per moment; the pure latent planner (eval's default: iCEM 64 x 3, whole
+gripper moves, --budget steps each) plans toward them in order, then toward the final image.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from ami_robot.evaluation import EpisodeLog
 from ami_robot.models.subgoals import SubgoalConfig, SubgoalMaker
 from ami_robot.planners import make_config
 from ami_robot.policies import LatentMPC
+from ami_robot.weights import load_with_card, save_with_card
 
 VIEWS = ("exterior", "wrist")
-HELD_OUT = 200  # training seeds kept for validation
 
 
 def make_data(wm, task: str, seeds: int, path: Path) -> None:
@@ -64,19 +67,40 @@ def make_data(wm, task: str, seeds: int, path: Path) -> None:
     torch.save({**data, "task": task, "events": list(env.unwrapped.subgoal_events)}, path)
 
 
-def train(data_path: Path, path: Path, steps: int, batch: int = 64, lr: float = 1e-3) -> None:
+def pairs(mask: torch.Tensor, episodes: torch.Tensor) -> torch.Tensor:
+    """(episode, moment) rows of the moments each episode has (mask (E, K))."""
+    p = torch.cartesian_prod(episodes, torch.arange(mask.shape[1]))
+    return p[mask[p[:, 0], p[:, 1]]]
+
+
+@torch.no_grad()
+def held_out_l1(maker: SubgoalMaker, d: dict, held_out: int) -> dict[str, list[float]]:
+    """Mean L1 per moment on the held-out training seeds: the maker's, copying the first frame, the goal."""
+    zs, zg, zk, mask = d["z_start"], d["z_goal"], d["z_sub"], d["mask"]
+    rows = pairs(mask, torch.arange(zs.shape[0])[-held_out:])
+    moments = zk.shape[1]
+    sums, counts = torch.zeros(3, moments), torch.zeros(moments)
+    for i in range(0, len(rows), 256):
+        e, k = rows[i:i + 256, 0], rows[i:i + 256, 1]
+        s, goal, y = zs[e].float(), zg[e].float(), zk[e, k].float()
+        for j, guess in enumerate((maker(s, goal, k), s, goal)):
+            sums[j].index_add_(0, k, (guess - y).abs().mean(dim=(1, 2)))
+        counts.index_add_(0, k, torch.ones(len(k)))
+    per = (sums / counts.clamp_min(1)).tolist()
+    names = ("maker", "copy_first", "copy_goal")
+    return {name: [round(x, 4) for x in per[j]] for j, name in enumerate(names)}
+
+
+def train(data_path: Path, path: Path, steps: int, held_out: int, batch: int = 64, lr: float = 1e-3) -> None:
     d = torch.load(data_path, weights_only=False)
+    if not 0 < held_out < len(d["z_start"]):
+        n = len(d["z_start"])
+        raise SystemExit(f"--held-out {held_out}: give 1 to {n - 1} (the resets of {data_path})")
     zs, zg, zk, mask = d["z_start"], d["z_goal"], d["z_sub"], d["mask"]
     moments = zk.shape[1]
     config = SubgoalConfig(moments=moments)
     maker = SubgoalMaker(config)
-    episodes = torch.arange(zs.shape[0])
-
-    def pairs(eps: torch.Tensor) -> torch.Tensor:
-        p = torch.cartesian_prod(eps, torch.arange(moments))
-        return p[mask[p[:, 0], p[:, 1]]]
-
-    train_pairs, val_pairs = pairs(episodes[:-HELD_OUT]), pairs(episodes[-HELD_OUT:])
+    train_pairs = pairs(mask, torch.arange(zs.shape[0])[:-held_out])
     opt = torch.optim.AdamW(maker.parameters(), lr=lr, weight_decay=0.01)
     g = torch.Generator().manual_seed(0)
     start = 0
@@ -92,21 +116,11 @@ def train(data_path: Path, path: Path, steps: int, batch: int = 64, lr: float = 
         e, k = p[:, 0], p[:, 1]
         return zs[e].float(), zg[e].float(), k, zk[e, k].float()
 
-    @torch.no_grad()
     def validate() -> str:
-        sums = torch.zeros(3, moments)
-        counts = torch.zeros(moments)
-        for i in range(0, len(val_pairs), 256):
-            s, goal, k, y = rows(val_pairs[i:i + 256])
-            for j, guess in enumerate((maker(s, goal, k), s, goal)):
-                sums[j].index_add_(0, k, (guess - y).abs().mean(dim=(1, 2)))
-            counts.index_add_(0, k, torch.ones(len(k)))
-        per = sums / counts.clamp_min(1)
-        cells = []
-        for j, name in enumerate(("maker", "copy-first", "copy-goal")):
-            mean = (sums[j].sum() / counts.sum()).item()
-            cells.append(f"{name} {mean:.4f} ({' '.join(f'{x:.3f}' for x in per[j])})")
-        return "held-out L1: " + "; ".join(cells)
+        maker.eval()
+        figures = held_out_l1(maker, d, held_out)
+        maker.train()
+        return "held-out L1 per moment: " + "; ".join(f"{k} {v}" for k, v in figures.items())
 
     started = time.time()
     for step in range(start, steps):
@@ -127,8 +141,36 @@ def train(data_path: Path, path: Path, steps: int, batch: int = 64, lr: float = 
             if (step + 1) % 1000 == 0 or step + 1 == steps:
                 print(validate(), flush=True)
             torch.save({"model": maker.state_dict(), "optimizer": opt.state_dict(), "rng": g.get_state(),
-                        "step": step + 1, "config": vars(config), "events": d["events"]}, f"{path}.tmp")
+                        "step": step + 1, "config": vars(config), "events": d["events"],
+                        "held_out": held_out}, f"{path}.tmp")
             os.replace(f"{path}.tmp", path)
+
+
+FORMAT = "ami-robot/subgoal-maker-v1"
+
+
+def export(data_path: Path, trained: Path, path: Path) -> None:
+    saved = torch.load(trained, weights_only=False)
+    maker = SubgoalMaker(SubgoalConfig(**saved["config"]))
+    maker.load_state_dict(saved["model"])
+    maker.eval()
+    d = torch.load(data_path, weights_only=False)
+    tensors = {k: v.detach().contiguous() for k, v in maker.state_dict().items()}
+    card = {"config": saved["config"], "task": d["task"], "moments": saved["events"], "step": saved["step"],
+            "data": {"training_seeds": [0, int(d["z_start"].shape[0]) - 1], "palette": "train",
+                     "held_out_seeds": saved["held_out"]},
+            "held_out_l1": held_out_l1(maker, d, saved["held_out"]),
+            "made_by": "python benchmarks/experiment_subgoal_maker.py data|train|export"}
+    save_with_card(tensors, path, card, metadata={"format": FORMAT})
+    print(f"{path}: {card['held_out_l1']}")
+
+
+def load_maker(path: str | Path) -> tuple[SubgoalMaker, dict]:
+    tensors, card = load_with_card(path, FORMAT, "sub-goal maker",
+                                   ("make it with benchmarks/experiment_subgoal_maker.py", "make it again"))
+    maker = SubgoalMaker(SubgoalConfig(**card["config"]))
+    maker.load_state_dict(tensors)
+    return maker.eval(), card
 
 
 class MadeSubgoals(LatentMPC):
@@ -152,16 +194,13 @@ class MadeSubgoals(LatentMPC):
 
 
 def evaluate(wm, args: argparse.Namespace, path: Path, out: Path) -> None:
-    saved = torch.load(path, weights_only=False)
-    maker = SubgoalMaker(SubgoalConfig(**saved["config"]))
-    maker.load_state_dict(saved["model"])
-    maker.eval()
+    maker, card = load_maker(path)
     moments = args.moments if args.moments is not None else list(range(maker.config.moments - 1))
     planner = make_config(args.planner, samples=args.samples, iterations=args.iterations, horizon=1,
                           space=action_space(args))
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     env_kwargs = {"palette": "heldout", "views": VIEWS, "image_size": 64, "subgoals": None}
-    config = {"task": args.task, "maker_step": saved["step"], "moments": moments, "budget": args.budget,
+    config = {"task": args.task, "maker": card["sha256"], "moments": moments, "budget": args.budget,
               "planner": str(planner), "dtype": args.dtype}
     log = EpisodeLog(out / "episodes.jsonl", config)
     policy = MadeSubgoals(wm, maker, moments, args.budget, planner)
@@ -170,17 +209,18 @@ def evaluate(wm, args: argparse.Namespace, path: Path, out: Path) -> None:
     wins = sum(r["success"] for r in records)
     misses = [(r["seed"], round(100 * r["final_distance"], 1)) for r in records if not r["success"]]
     seconds = np.median([s for r in records for s in r.get("plan_seconds", [0.0])])
-    print(f"{args.task} from the final image, made sub-goals {[saved['events'][k] for k in moments]}: "
+    print(f"{args.task} from the final image, made sub-goals {[card['moments'][k] for k in moments]}: "
           f"{wins}/{len(records)}, median {seconds:.2f} s/action; misses (seed, cm): {misses}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage", choices=["data", "train", "eval"])
+    parser.add_argument("stage", choices=["data", "train", "export", "eval"])
     parser.add_argument("--task", default="PickPlace", choices=["Grasp", "Push", "PickPlace"])
     parser.add_argument("--out", default="runs/subgoals")
     parser.add_argument("--seeds", type=int, default=4000, help="data: training seeds 0..N-1")
-    parser.add_argument("--steps", type=int, default=2500, help="train: optimiser steps")
+    parser.add_argument("--steps", type=int, default=2000, help="train: optimiser steps")
+    parser.add_argument("--held-out", type=int, default=200, help="train: the last N training seeds validate")
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--seed-start", type=int, default=20000, help="eval: development seeds, 20,000+")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -190,6 +230,8 @@ def main() -> None:
     parser.add_argument("--planner", default="icem")
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--maker", default=None,
+                        help="export, eval: the maker file (default checkpoints/two_view/subgoals_<task>)")
     add_model_args(parser)
     args = parser.parse_args()
     if args.checkpoint is None:
@@ -197,13 +239,16 @@ def main() -> None:
     args.views = VIEWS
     wm, _ = development_model(parser, args)
     out = Path(args.out)
-    data, maker = out / f"{args.task}_data.pt", out / f"{args.task}_maker.pt"
+    data, trained = out / f"{args.task}_data.pt", out / f"{args.task}_maker.pt"
+    shipped = Path(args.maker or f"checkpoints/two_view/subgoals_{args.task}.safetensors")
     if args.stage == "data":
         make_data(wm, args.task, args.seeds, data)
     elif args.stage == "train":
-        train(data, maker, args.steps)
+        train(data, trained, args.steps, args.held_out)
+    elif args.stage == "export":
+        export(data, trained, shipped)
     else:
-        evaluate(wm, args, maker, out / f"{args.task}_eval")
+        evaluate(wm, args, shipped, out / f"{args.task}_eval")
 
 
 if __name__ == "__main__":

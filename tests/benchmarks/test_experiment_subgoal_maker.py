@@ -1,0 +1,61 @@
+"""benchmarks/experiment_subgoal_maker.py at a tiny size: data, training, export and planning toward
+made sub-goals from the final image run end to end; the shipped makers load with their cards; the
+evaluation seeds are refused (no time asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from experiment_subgoal_maker import load_maker  # noqa: E402
+
+SCRIPT = ROOT / "benchmarks" / "experiment_subgoal_maker.py"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args, "--threads", "1"], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "MUJOCO_GL": "egl"}, timeout=600)
+
+
+def test_data_train_export_eval_end_to_end(tmp_path: Path) -> None:
+    out, maker = str(tmp_path / "runs"), str(tmp_path / "maker.safetensors")
+    for stage in (["data", "--seeds", "4"], ["train", "--steps", "2", "--held-out", "1"],
+                  ["export", "--maker", maker]):
+        done = _run(*stage, "--task", "Push", "--out", out)
+        assert done.returncode == 0, done.stderr
+    card = json.loads((tmp_path / "maker.json").read_text())
+    assert card["task"] == "Push" and card["moments"][:3] == ["above_behind", "behind", "at_goal"]
+    assert len(card["held_out_l1"]["maker"]) == 4 and card["data"]["held_out_seeds"] == 1
+    done = _run("eval", "--task", "Push", "--out", out, "--maker", maker, "--episodes", "1",
+                "--samples", "16", "--iterations", "1", "--budget", "1")
+    assert done.returncode == 0, done.stderr
+    assert "Push from the final image, made sub-goals ['above_behind', 'behind', 'at_goal']: " in done.stdout
+    record = json.loads((tmp_path / "runs" / "Push_eval" / "episodes.jsonl").read_text().splitlines()[-1])
+    assert record["seed"] == 20000 and len(record["energies"]) == 60
+
+
+def test_the_shipped_makers_load_and_make_normalised_latents() -> None:
+    for task, moments in (("PickPlace", 8), ("Push", 4)):
+        maker, card = load_maker(ROOT / "checkpoints" / "two_view" / f"subgoals_{task}.safetensors")
+        assert card["task"] == task and maker.config.moments == moments == len(card["moments"])
+        z = torch.randn(2, maker.config.tokens, maker.config.input_dim)
+        z = torch.nn.functional.layer_norm(z, z.shape[-1:])
+        with torch.no_grad():
+            made = maker(z, z.flip(0), torch.tensor([0, 1]))
+        assert made.shape == z.shape and made.std(-1).mean().item() > 0.9
+        # what the maker learned beats copying the first frame on every moment it makes
+        l1 = card["held_out_l1"]
+        made_moments = [(m, c) for m, c in zip(l1["maker"], l1["copy_first"], strict=True) if c > 0]
+        assert len(made_moments) == moments - 1 and all(m < c for m, c in made_moments)
+
+
+def test_evaluation_seeds_are_refused() -> None:
+    done = _run("eval", "--task", "Push", "--seed-start", "10000")
+    assert done.returncode == 2 and "development seeds" in done.stderr
