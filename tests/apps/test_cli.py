@@ -217,7 +217,7 @@ def test_eval_defaults_to_pure_latent_planning_with_the_two_view_model(cli) -> N
     gripper moves, every sub-goal image 5 steps each, rendered at the model's 64 px."""
     cfg = yaml.safe_load(cli("eval", "--cfg", "job").stdout)
     assert cfg["policy"] == {"_target_": "ami_robot.policies.LatentMPC", "goals": "subgoals",
-                             "subgoal_budgets": [5]}
+                             "subgoal_budgets": [5], "view_weights": None}  # None: the released energy
     assert cfg["model"]["shipped"] == "two_view" and cfg["model"]["path"] is None
     assert cfg["planner"]["name"] == "icem" and cfg["planner"]["space"]["gripper_snap"] is True
     assert (cfg["planner"]["samples"], cfg["planner"]["iterations"]) == (64, 3)
