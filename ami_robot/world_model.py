@@ -59,7 +59,6 @@ def _widened(z: torch.Tensor) -> torch.Tensor:
     return z.to(torch.promote_types(z.dtype, torch.float32))
 
 
-
 def check_view_weights(view_weights: Sequence[float], tokens: int) -> torch.Tensor:
     """Per-view energy weights -> a float32 tensor (V,) summing to 1; refuses what cannot be one."""
     w = torch.as_tensor([float(x) for x in view_weights], dtype=torch.float32)
@@ -68,6 +67,7 @@ def check_view_weights(view_weights: Sequence[float], tokens: int) -> torch.Tens
         raise ValueError(f"view_weights must be one non-negative weight per camera view, not all zero, "
                          f"dividing the {tokens} tokens evenly; got {list(view_weights)}")
     return w / w.sum()
+
 
 def pool_features(z: torch.Tensor, grid: tuple[int, int], pooled: int = 4) -> torch.Tensor:
     """Average patch features onto a coarser (pooled x pooled) grid and flatten: (B, N, D) -> (B, P*P*D).

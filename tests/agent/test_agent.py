@@ -243,7 +243,7 @@ def test_the_loop_warm_starts_only_when_every_episode_has_a_plan(monkeypatch) ->
         agent_module.RecedingHorizon(warm_start="sideways")
 
 
-def test_a_goal_made_in_latent_space_is_planned_toward_unencoded() -> None:
+def test_a_goal_made_in_latent_space_is_planned_toward_unencoded(monkeypatch) -> None:
     class Model:
         views = ("exterior",)
         device = torch.device("cpu")
@@ -262,13 +262,8 @@ def test_a_goal_made_in_latent_space_is_planned_toward_unencoded() -> None:
         seen.extend(goals)
         return lambda actions: actions.abs().sum(dim=(1, 2))
 
-    import ami_robot.agent as agent_module
-    original = agent_module.batch_cost_fn
-    agent_module.batch_cost_fn = cost_fn
-    try:
-        agent.act({"pixels": np.zeros((8, 8, 3), np.uint8), "state": np.zeros(7, np.float32)})
-    finally:
-        agent_module.batch_cost_fn = original
+    monkeypatch.setattr(agent_module, "batch_cost_fn", cost_fn)
+    agent.act({"pixels": np.zeros((8, 8, 3), np.uint8), "state": np.zeros(7, np.float32)})
     assert seen[0] is made
     with pytest.raises(ValueError, match="a latent"):
         GoalSchedule([np.zeros((8, 8, 3), np.uint8)] * 2, budgets=[1], latents=[made])
