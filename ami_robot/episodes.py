@@ -21,7 +21,7 @@ from tqdm import tqdm
 import ami_robot.envs  # noqa: F401  (registers the ami_robot/* ids)
 from ami_robot.envs import TASK_SPECS
 from ami_robot.evaluation import EpisodeLog
-from ami_robot.video import VIDEO_SIZE, episode_video, target_of, video_name
+from ami_robot.video import VIDEO_SIZE, episode_video, target_of, video_name, write_subgoal_images
 
 PolicyFactory = Callable[..., Any]
 
@@ -55,11 +55,14 @@ def run_episodes(
     video_size: int = VIDEO_SIZE,
     progress: bool = True,
     on_episode: Callable[[dict[str, Any]], None] | None = None,
+    subgoal_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run `task` for every seed not yet in `log`; returns all of this task/method's records.
 
     With `video_dir`, each episode's video (ami_robot.video) goes there, its cameras rendered at
     `video_size` px (or env_kwargs' render_size, if larger) while observations keep image_size.
+    A policy that makes its own sub-goals (`made_subgoals(index)`) has them named in the record;
+    with `subgoal_dir`, the frames that show them are written there as PNGs too.
     """
     done = {r["seed"]: r for r in log.open() if r["task"] == task and r["method"] == method}
     todo = [s for s in seeds if s not in done]
@@ -114,6 +117,10 @@ def run_episodes(
             wall = time.time() - start
             for i, (seed, info) in enumerate(zip(chunk, last_infos, strict=True)):
                 record = _record(task, method, int(seed), info, policies[i], i, batched, wall / len(chunk))
+                made = getattr(policies[i], "made_subgoals", None)
+                chosen = made(i if batched else 0) if made is not None else []
+                if subgoal_dir is not None and chosen:
+                    write_subgoal_images(Path(subgoal_dir) / f"{task}_{method}_seed{seed}", chosen)
                 log.append(record)
                 done[int(seed)] = record
                 if shown is not None:
@@ -143,5 +150,9 @@ def _record(task: str, method: str, seed: int, info: dict[str, Any], policy: Any
     if energies:
         mine = energies[index] if batched else energies
         record["energies"] = [round(float(e), 5) for e in mine]
+    made = getattr(policy, "made_subgoals", None)
+    chosen = made(index if batched else 0) if made is not None else []
+    if chosen:  # what the agent planned toward, by the training frames nearest each made latent
+        record["subgoals"] = [{k: v for k, v in c.items() if k != "image"} for c in chosen]
     return record
 

@@ -28,6 +28,17 @@ def video_name(task: str, method: str, seed: int) -> str:
     return f"{task}_{method}_seed{seed}.mp4"
 
 
+def write_subgoal_images(folder: str | Path, made: Sequence[dict[str, Any]]) -> list[Path]:
+    """The frames that show an agent's made sub-goals (`made_subgoals`), in order, as
+    folder/NN_<moment>.png (views stacked top to bottom, as the model reads them)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{k:02d}_{m['moment']}.png" for k, m in enumerate(made)]
+    for path, m in zip(paths, made, strict=True):
+        imageio.imwrite(path, m["image"])
+    return paths
+
+
 def fit(image: np.ndarray, size: int) -> np.ndarray:
     """Centre-crop to a square and nearest-resize to size x size, uint8 (size, size, 3)."""
     h, w = image.shape[:2]

@@ -41,6 +41,7 @@ from ami_robot.models import (
     PredictorConfig,
     VisionTransformer,
 )
+from ami_robot.models.subgoals import SubgoalConfig, SubgoalMaker
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +348,25 @@ def load_with_card(path: str | Path, format: str, kind: str, remake: tuple[str, 
     tensors = load_safetensors(path)
     check_finite(tensors, str(path))
     return tensors, card
+
+
+SUBGOAL_MAKER_FORMAT = "ami-robot/subgoal-maker-v1"
+
+
+def save_subgoal_maker(maker: SubgoalMaker, path: str | Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Write a trained SubgoalMaker and its card (config, task, moments, provenance, figures)."""
+    tensors = {k: v.detach().contiguous() for k, v in maker.state_dict().items()}
+    return save_with_card(tensors, path, {"config": dataclasses.asdict(maker.config), **card},
+                          metadata={"format": SUBGOAL_MAKER_FORMAT})
+
+
+def load_subgoal_maker(path: str | Path) -> tuple[SubgoalMaker, dict[str, Any]]:
+    """(SubgoalMaker in eval mode, its card) from `save_subgoal_maker`'s file, sha256 checked."""
+    remake = ("train one with benchmarks/experiment_subgoal_maker.py", "train it again")
+    tensors, card = load_with_card(path, SUBGOAL_MAKER_FORMAT, "sub-goal maker", remake)
+    maker = SubgoalMaker(SubgoalConfig(**card["config"]))
+    load_strict(maker, tensors, str(path))
+    return maker.eval().requires_grad_(False), card
 
 
 def save_model(model: VisionTransformer | ACPredictor, path: str | Path, *, data: dict | None = None,

@@ -121,7 +121,7 @@ def main() -> None:
         factories = {
             "sim_state": lambda env: SimMPC(env, planner),
             "sim_frames": lambda env: SimLatentMPC(env, wm, planner, **schedule),
-            "world_model": lambda: LatentMPC(wm, planner, **schedule),
+            "world_model": lambda: LatentMPC(wm, planner, subgoal_maker=None, **schedule),  # the env's goals
         }
         cells = [task]
         for row in args.rows:

@@ -2,7 +2,7 @@
 
     python benchmarks/experiment_subgoal_maker.py data --task PickPlace --seeds 4000 --out runs/subgoals
     python benchmarks/experiment_subgoal_maker.py train --task PickPlace --steps 2000 --out runs/subgoals
-    python benchmarks/experiment_subgoal_maker.py export --task PickPlace --out runs/subgoals
+    python benchmarks/experiment_subgoal_maker.py export --task PickPlace --out runs/subgoals --makers FOLDER
     python benchmarks/experiment_subgoal_maker.py eval --task PickPlace --episodes 16 --out runs/subgoals
 
 data: resets the task on training seeds 0..N-1 (training palette) and encodes, with the two-view
@@ -11,12 +11,14 @@ expert marks (a moment the expert reached at its last step is the final image; i
 train: fits the sub-goal maker (L1 to each moment's latent, the last 200 seeds held out; bf16
 autocast; resumable: a checkpoint every 250 steps). It prints the held-out L1 per moment beside
 "copy the first frame" and "copy the goal".
-export: writes the trained maker as checkpoints/two_view/subgoals_<task>.safetensors and its JSON card
-(config, moments, training step and the held-out L1 figures, sha256).
-eval (the exported maker, or --maker PATH): development seeds (20,000+), held-out palette; the env
-gives the final goal image alone (subgoals=None). At reset the maker turns the first frame and the
-goal image into one latent per moment; the pure latent planner (eval's default: iCEM 64 x 3, whole
-gripper moves, --budget steps each) plans toward them in order, then toward the final image.
+export: writes the trained maker as <--makers>/subgoals_<task>.safetensors (default beside the
+two-view model, where `policy.goals=final` finds it) and its JSON card (config, moments, training
+step, the world model's sha256 and the held-out L1 figures).
+eval (the makers in --makers): development seeds (20,000+), held-out palette; the env gives the final
+goal image alone (subgoals=None). LatentMPC with goals="final", as `ami-robot eval policy.goals=final`:
+at reset the maker turns the first frame and the goal image into one latent per moment but the
+last; the pure latent planner (eval's default: iCEM 64 x 3, whole gripper moves, --budget steps
+each) plans toward them in order, then toward the final image.
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ import numpy as np
 import torch
 from bench_diagnosis import action_space, add_model_args, development_model  # sibling scripts
 
-from ami_robot.agent import GoalSchedule, observed_frames
+from ami_robot.agent import observed_frames
 from ami_robot.episodes import make_env, run_episodes
 from ami_robot.evaluation import EpisodeLog
 from ami_robot.models.subgoals import SubgoalConfig, SubgoalMaker
 from ami_robot.planners import make_config
 from ami_robot.policies import LatentMPC
-from ami_robot.weights import load_with_card, save_with_card
+from ami_robot.policies.subgoals import MAKER_FILE
+from ami_robot.weights import load_subgoal_maker, save_subgoal_maker, sha256_file
 
 VIEWS = ("exterior", "wrist")
 
@@ -146,70 +149,41 @@ def train(data_path: Path, path: Path, steps: int, held_out: int, batch: int = 6
             os.replace(f"{path}.tmp", path)
 
 
-FORMAT = "ami-robot/subgoal-maker-v1"
-
-
-def export(data_path: Path, trained: Path, path: Path) -> None:
+def export(data_path: Path, trained: Path, path: Path, world_model: Path) -> None:
     saved = torch.load(trained, weights_only=False)
     maker = SubgoalMaker(SubgoalConfig(**saved["config"]))
     maker.load_state_dict(saved["model"])
     maker.eval()
     d = torch.load(data_path, weights_only=False)
-    tensors = {k: v.detach().contiguous() for k, v in maker.state_dict().items()}
-    card = {"config": saved["config"], "task": d["task"], "moments": saved["events"], "step": saved["step"],
+    card = {"task": d["task"], "moments": saved["events"], "step": saved["step"],
+            "world_model_sha256": sha256_file(world_model),
             "data": {"training_seeds": [0, int(d["z_start"].shape[0]) - 1], "palette": "train",
                      "held_out_seeds": saved["held_out"]},
             "held_out_l1": held_out_l1(maker, d, saved["held_out"]),
             "made_by": "python benchmarks/experiment_subgoal_maker.py data|train|export"}
-    save_with_card(tensors, path, card, metadata={"format": FORMAT})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_subgoal_maker(maker, path, card)
     print(f"{path}: {card['held_out_l1']}")
 
 
-def load_maker(path: str | Path) -> tuple[SubgoalMaker, dict]:
-    tensors, card = load_with_card(path, FORMAT, "sub-goal maker",
-                                   ("make it with benchmarks/experiment_subgoal_maker.py", "make it again"))
-    maker = SubgoalMaker(SubgoalConfig(**card["config"]))
-    maker.load_state_dict(tensors)
-    return maker.eval(), card
-
-
-class MadeSubgoals(LatentMPC):
-    """The pure latent planner toward sub-goal latents the maker makes at reset, then the final image."""
-
-    def __init__(self, world_model, maker: SubgoalMaker, moments: list[int], budget: int, planner) -> None:
-        super().__init__(world_model, planner, goals="final")
-        self.maker, self.moments, self.budget = maker, moments, budget
-
-    @torch.no_grad()
-    def reset_batch(self, obs, infos, seeds=None, schedules=None) -> None:
-        schedules = []
-        for o, info in zip(obs, infos, strict=True):
-            final = observed_frames(info, VIEWS, "goal_")
-            z = self.world_model.encode(np.stack([observed_frames(o, VIEWS), final])).float()
-            k = torch.tensor(self.moments)
-            made = self.maker(z[:1].expand(len(k), -1, -1), z[1:].expand(len(k), -1, -1), k)
-            schedules.append(GoalSchedule([final] * (len(k) + 1), budgets=[self.budget] * len(k),
-                                          latents=[*made[:, None], None]))
-        super().reset_batch(obs, infos, seeds, schedules)
-
-
-def evaluate(wm, args: argparse.Namespace, path: Path, out: Path) -> None:
-    maker, card = load_maker(path)
-    moments = args.moments if args.moments is not None else list(range(maker.config.moments - 1))
+def evaluate(wm, args: argparse.Namespace, makers: Path, out: Path) -> None:
+    _, card = load_subgoal_maker(makers / MAKER_FILE.format(task=args.task))
     planner = make_config(args.planner, samples=args.samples, iterations=args.iterations, horizon=1,
                           space=action_space(args))
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     env_kwargs = {"palette": "heldout", "views": VIEWS, "image_size": 64, "subgoals": None}
-    config = {"task": args.task, "maker": card["sha256"], "moments": moments, "budget": args.budget,
-              "planner": str(planner), "dtype": args.dtype}
+    config = {"task": args.task, "maker": card["sha256"], "budget": args.budget, "planner": str(planner),
+              "dtype": args.dtype}
     log = EpisodeLog(out / "episodes.jsonl", config)
-    policy = MadeSubgoals(wm, maker, moments, args.budget, planner)
+    policy = LatentMPC(wm, planner, goals="final", subgoal_budgets=(args.budget,), subgoal_maker=makers,
+                       subgoal_frames=0)
     records = run_episodes(args.task, seeds, lambda: policy, log, "made_subgoals", env_kwargs=env_kwargs,
                            batch_size=args.batch_size)
     wins = sum(r["success"] for r in records)
     misses = [(r["seed"], round(100 * r["final_distance"], 1)) for r in records if not r["success"]]
     seconds = np.median([s for r in records for s in r.get("plan_seconds", [0.0])])
-    print(f"{args.task} from the final image, made sub-goals {[card['moments'][k] for k in moments]}: "
+    made = [m["moment"] for m in records[0].get("subgoals", [])] if records else []
+    print(f"{args.task} from the final image, made sub-goals {made}: "
           f"{wins}/{len(records)}, median {seconds:.2f} s/action; misses (seed, cm): {misses}")
 
 
@@ -225,13 +199,11 @@ def main() -> None:
     parser.add_argument("--seed-start", type=int, default=20000, help="eval: development seeds, 20,000+")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--budget", type=int, default=5, help="eval: steps per made sub-goal")
-    parser.add_argument("--moments", nargs="+", type=int, default=None,
-                        help="eval: which moments to make (default: all but the expert's last)")
     parser.add_argument("--planner", default="icem")
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--maker", default=None,
-                        help="export, eval: the maker file (default checkpoints/two_view/subgoals_<task>)")
+    parser.add_argument("--makers", default="checkpoints/two_view",
+                        help="export, eval: the folder of subgoals_<task>.safetensors (default: the model's)")
     add_model_args(parser)
     args = parser.parse_args()
     if args.checkpoint is None:
@@ -240,15 +212,16 @@ def main() -> None:
     wm, _ = development_model(parser, args)
     out = Path(args.out)
     data, trained = out / f"{args.task}_data.pt", out / f"{args.task}_maker.pt"
-    shipped = Path(args.maker or f"checkpoints/two_view/subgoals_{args.task}.safetensors")
+    makers = Path(args.makers)
     if args.stage == "data":
         make_data(wm, args.task, args.seeds, data)
     elif args.stage == "train":
         train(data, trained, args.steps, args.held_out)
     elif args.stage == "export":
-        export(data, trained, shipped)
+        weights = Path(args.checkpoint) / "model.safetensors"
+        export(data, trained, makers / MAKER_FILE.format(task=args.task), weights)
     else:
-        evaluate(wm, args, shipped, out / f"{args.task}_eval")
+        evaluate(wm, args, makers, out / f"{args.task}_eval")
 
 
 if __name__ == "__main__":

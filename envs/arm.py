@@ -238,6 +238,7 @@ class ArmEnv(gym.Env):
         obs = self._get_obs()
         info = self._get_info()
         info.update(goal_info)
+        info["task"] = self.task_name
         return obs, info
 
     def render(self) -> np.ndarray | None:

@@ -49,9 +49,9 @@ _COMMON = """
     The object (a cube or an upright cylinder, size, colour and yaw drawn from the
     randomisation arguments) rests in `start_region`; the TCP points down, gripper open, at a
     random point of the start region above the table. The goal is realised by the task's
-    scripted expert in a copy of the simulation; reset's info carries `goal_pixels`,
-    `goal_state` (robot state at the goal), `goal_task_state` and, where relevant,
-    `goal_object_pos`.
+    scripted expert in a copy of the simulation; reset's info carries `task` (the task's name,
+    which the agent may read: it picks the sub-goal maker), `goal_pixels`, `goal_state` (robot
+    state at the goal), `goal_task_state` and, where relevant, `goal_object_pos`.
 
     ## Rewards
     `-info["distance"]` (m). The evaluation protocol uses `info["success"]` only.

@@ -55,7 +55,8 @@ def _run(cfg: DictConfig, args: EpisodesArgs, policies: dict[str, Any], title: s
         for task in tasks:
             records += run_episodes(task, seeds, factory, log, method=name, env_kwargs=env,
                                     batch_size=args.batch_size,
-                                    video_dir=out / "videos" if args.video else None)
+                                    video_dir=out / "videos" if args.video else None,
+                                    subgoal_dir=out / "subgoals" if args.save_subgoals else None)
     log.close()
     summary = summarize(records)
     table = markdown_table(summary)

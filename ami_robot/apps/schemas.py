@@ -58,6 +58,7 @@ class EpisodesArgs:
     allow_training_seeds: bool  # debugging only: seeds < 10,000
     batch_size: int  # episodes planned in one batch
     video: bool
+    save_subgoals: bool  # the frames that show the sub-goals a policy made, as PNGs
 
     def __post_init__(self) -> None:
         if not self.tasks:
