@@ -124,6 +124,7 @@ class PlanArgs:
     seed: int
     steps: int | None  # None: the task's budget
     energy: str
+    subgoal_frames: int  # training resets whose frames show the sub-goals the agent makes
 
     def __post_init__(self) -> None:
         goals = [self.goal] if isinstance(self.goal, str) else self.goal
@@ -139,6 +140,7 @@ class PlanArgs:
             raise ValueError(f"budgets must be >= 1 step each, got budgets={list(self.budgets)}")
         if self.energy not in METRICS:
             raise ValueError(f"energy must be one of {', '.join(METRICS)}, got energy={self.energy}")
+        _at_least(self, "subgoal_frames", 0, "training resets that show made sub-goals (0: none)")
 
     @property
     def goals(self) -> list[str]:

@@ -168,10 +168,10 @@ class LatentMPC:
                 self._frames[task] = TrainingFrames.collect(self.world_model, task, self.subgoal_frames, size,
                                                              views)
         started = time.perf_counter()
-        first = [observed_frames(obs[i], views) for i in made]
-        z = self.world_model.encode(np.stack(first + [schedules[i].goals[-1] for i in made]))
+        z_first = self.world_model.encode(np.stack([observed_frames(obs[i], views) for i in made]))
+        z_goal = [self.world_model.encode(schedules[i].goals[-1]) for i in made]  # a user's may be any size
         for j, i in enumerate(made):
-            latents, moments = self.makers.make(tasks[i], z[j:j + 1], z[len(made) + j:len(made) + j + 1])
+            latents, moments = self.makers.make(tasks[i], z_first[j:j + 1], z_goal[j])
             final = schedules[i].goals[-1]
             shown = [(final, None, None)] * len(moments)
             if tasks[i] in self._frames:

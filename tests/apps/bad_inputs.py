@@ -97,4 +97,7 @@ BAD_INPUTS: list[tuple[str, list[str], list[str]]] = [
     ("eval", ["policy=sb3"], ["policy.path is not set"]),
     ("eval", ["tasks=[Reach]", "episodes=1", "policy.view_weights=[1.0]"],
      ["policy.view_weights=[1.0]", "one weight per camera view"]),
+    ("eval", ["tasks=[Push]", "episodes=1", "policy.goals=final", "policy.subgoal_maker=/no/makers"],
+     ["policy.subgoal_maker='/no/makers': no such folder", "auto (beside the world model) or null"]),
+    ("plan", ["goal={image}", "subgoal_frames=-1"], ["subgoal_frames must be >= 0"]),
 ]

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from ami_robot.apps.common import shipped_checkpoint_dir
+from ami_robot.episodes import make_env
 from ami_robot.train.pretrain import PretrainConfig
 from tests.apps.conftest import FAST
 
@@ -109,6 +110,25 @@ def test_plan_with_a_bfloat16_model_and_the_gradient_planner(cli, tmp_path) -> N
               f"hydra.run.dir={tmp_path / 'p'}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "p" / "plan.mp4").stat().st_size > 0
+
+
+def test_plan_from_one_image_makes_sub_goals_with_the_two_view_model(cli, tmp_path) -> None:
+    # eval's two-view model (plan's default): one image of both cameras stacked, PickPlace
+    env = make_env("PickPlace", views=("exterior", "wrist"), image_size=64)
+    _, info = env.reset(seed=20001)
+    goal = tmp_path / "goal.png"
+    imageio.imwrite(goal, np.concatenate([info["goal_pixels"], info["goal_wrist_pixels"]]))
+    out = cli("plan", f"goal={goal}", "steps=2", "subgoal_frames=2", "planner.samples=8",
+              "planner.iterations=1", "planner.topk=2", f"hydra.run.dir={tmp_path / 'p'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "2 cameras of 64x64" in out.stdout and "sub-goals made from the goal image" in out.stdout
+    assert "above_object (seed " in out.stdout and "camera | sub-goal | goal" in out.stdout
+    names = sorted(p.name for p in (tmp_path / "p" / "subgoals").iterdir())
+    assert names[0] == "00_above_object.png" and names[-1] == "06_released.png"
+    assert imageio.mimread(tmp_path / "p" / "plan.mp4")[0].shape[:2] == (128, 192)  # three panels
+    imageio.imwrite(goal, info["goal_pixels"])  # the exterior camera alone
+    out = cli("plan", f"goal={goal}", "steps=1", f"hydra.run.dir={tmp_path / 'q'}")
+    assert out.returncode == 2 and "stacked top to bottom" in out.stderr and "model=shipped" in out.stderr
 
 
 def test_plan_bad_goal_images(cli, tmp_path) -> None:
@@ -217,7 +237,8 @@ def test_eval_defaults_to_pure_latent_planning_with_the_two_view_model(cli) -> N
     gripper moves, every sub-goal image 5 steps each, rendered at the model's 64 px."""
     cfg = yaml.safe_load(cli("eval", "--cfg", "job").stdout)
     assert cfg["policy"] == {"_target_": "ami_robot.policies.LatentMPC", "goals": "subgoals",
-                             "subgoal_budgets": [5], "view_weights": None}  # None: the released energy
+                             "subgoal_budgets": [5], "view_weights": None,  # None: the released energy
+                             "subgoal_maker": "auto", "subgoal_frames": 64}  # goals=final: the maker's
     assert cfg["model"]["shipped"] == "two_view" and cfg["model"]["path"] is None
     assert cfg["planner"]["name"] == "icem" and cfg["planner"]["space"]["gripper_snap"] is True
     assert (cfg["planner"]["samples"], cfg["planner"]["iterations"]) == (64, 3)

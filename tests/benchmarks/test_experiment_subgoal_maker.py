@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from experiment_subgoal_maker import load_maker  # noqa: E402
+from ami_robot.weights import load_subgoal_maker
 
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "experiment_subgoal_maker.py"
 
 
@@ -25,15 +24,17 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_data_train_export_eval_end_to_end(tmp_path: Path) -> None:
-    out, maker = str(tmp_path / "runs"), str(tmp_path / "maker.safetensors")
+    out, makers = str(tmp_path / "runs"), str(tmp_path / "makers")
     for stage in (["data", "--seeds", "4"], ["train", "--steps", "2", "--held-out", "1"],
-                  ["export", "--maker", maker]):
+                  ["export", "--makers", makers]):
         done = _run(*stage, "--task", "Push", "--out", out)
         assert done.returncode == 0, done.stderr
-    card = json.loads((tmp_path / "maker.json").read_text())
+    card = json.loads((tmp_path / "makers" / "subgoals_Push.json").read_text())
     assert card["task"] == "Push" and card["moments"][:3] == ["above_behind", "behind", "at_goal"]
     assert len(card["held_out_l1"]["maker"]) == 4 and card["data"]["held_out_seeds"] == 1
-    done = _run("eval", "--task", "Push", "--out", out, "--maker", maker, "--episodes", "1",
+    shipped = json.loads((ROOT / "checkpoints" / "two_view" / "subgoals_Push.json").read_text())
+    assert card["world_model_sha256"] == shipped["world_model_sha256"]  # the two-view model's latents
+    done = _run("eval", "--task", "Push", "--out", out, "--makers", makers, "--episodes", "1",
                 "--samples", "16", "--iterations", "1", "--budget", "1")
     assert done.returncode == 0, done.stderr
     assert "Push from the final image, made sub-goals ['above_behind', 'behind', 'at_goal']: " in done.stdout
@@ -43,7 +44,7 @@ def test_data_train_export_eval_end_to_end(tmp_path: Path) -> None:
 
 def test_the_shipped_makers_load_and_make_normalised_latents() -> None:
     for task, moments in (("PickPlace", 8), ("Push", 4)):
-        maker, card = load_maker(ROOT / "checkpoints" / "two_view" / f"subgoals_{task}.safetensors")
+        maker, card = load_subgoal_maker(ROOT / "checkpoints" / "two_view" / f"subgoals_{task}.safetensors")
         assert card["task"] == task and maker.config.moments == moments == len(card["moments"])
         z = torch.randn(2, maker.config.tokens, maker.config.input_dim)
         z = torch.nn.functional.layer_norm(z, z.shape[-1:])
