@@ -7,6 +7,7 @@
     ami-robot energy                    the world model's energy landscape around a true action
     ami-robot memory                    the retrieval policy's memory of training frames
     ami-robot locator                   the retrieval policy's object locator (a probe on the encoder)
+    ami-robot train-subgoals            a task's sub-goal maker, for planning from one final goal image
     ami-robot export                    the encoder and AC predictor as ONNX (plan with model=onnx)
     ami-robot collect | train-encoder | train-predictor | reproduce
                                         data and training (reproduce = all three, memory and locator)
@@ -32,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reproduce": ("training", "run_reproduce", "reproduce"),
     "memory": ("training", "run_memory", "memory"),
     "locator": ("training", "run_locator", "locator"),
+    "train-subgoals": ("training", "run_train_subgoals", "train_subgoals"),
     "export": ("export", "run", "export"),
 }
 

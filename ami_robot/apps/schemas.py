@@ -232,6 +232,20 @@ class LocatorArgs:
 
 
 @dataclass(frozen=True)
+class TrainSubgoalsArgs:
+    """`ami-robot train-subgoals`: a task's sub-goal maker (`training` is SubgoalTrainConfig)."""
+
+    GROUPS: ClassVar[tuple[str, ...]] = ("model", "training")
+    task: str
+    seeds: int
+    out: str | None
+
+    def __post_init__(self) -> None:
+        _task("task", self.task)
+        _at_least(self, "seeds", 2, "training resets: some to train on, some held out")
+
+
+@dataclass(frozen=True)
 class ExportArgs:
     """`ami-robot export`: the model as ONNX graphs (the other settings are ExportConfig's fields)."""
 
@@ -256,6 +270,7 @@ ARGS: dict[str, type] = {
     "demo": DemoArgs, "plan": PlanArgs, "eval": EvalArgs, "bench": BenchArgs, "energy": EnergyArgs,
     "collect": CollectArgs, "train-encoder": TrainEncoderArgs, "train-predictor": TrainPredictorArgs,
     "reproduce": ReproduceArgs, "memory": MemoryArgs, "locator": LocatorArgs, "export": ExportArgs,
+    "train-subgoals": TrainSubgoalsArgs,
 }
 
 

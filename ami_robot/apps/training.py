@@ -20,6 +20,7 @@ from ami_robot.apps.schemas import (
     ReproduceArgs,
     TrainEncoderArgs,
     TrainPredictorArgs,
+    TrainSubgoalsArgs,
     app_args,
 )
 from ami_robot.data.collection import CollectConfig, collect
@@ -30,8 +31,14 @@ from ami_robot.train.locator import LocatorTrainConfig, build_locator
 from ami_robot.train.memory import build_memory
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
+from ami_robot.train.subgoals import (
+    SubgoalTrainConfig,
+    collect_subgoal_latents,
+    export_subgoal_maker,
+    train_subgoal_maker,
+)
 from ami_robot.train.train_predictor import PredictorTrainConfig, train_predictor
-from ami_robot.weights import CheckpointError, save_model
+from ami_robot.weights import CheckpointError, save_model, sha256_file
 
 # The trainers' dataclasses as Hydra schemas (group `schema`), so every field shows in `--cfg job`
 # and overrides like `pretrain.steps=3000` work without a `+`, type-checked by OmegaConf.
@@ -158,3 +165,35 @@ def run_locator(cfg: DictConfig) -> None:
     locator = build_locator(world_model, cfg.data_dir, cfg.val_dir, out, training, meta={"model": record})
     print(json.dumps({k: locator.card[k] for k in ("recorded", "recoloured")}, indent=2))
     print(f"locator written to {out}")
+
+
+def run_train_subgoals(cfg: DictConfig) -> None:
+    """Latents of training resets, then the maker; both resume from the run folder."""
+    args = app_args(cfg, TrainSubgoalsArgs, "train-subgoals")
+    training = build_dataclass(SubgoalTrainConfig, cfg.training, "training")
+    if not 0 < training.held_out < args.seeds:
+        raise AppError(f"training.held_out={training.held_out}: hold out 1 to {args.seeds - 1} of the "
+                       f"seeds={args.seeds} resets")
+    world_model, record, out = _model_and_output(cfg, f"subgoals_{args.task}.safetensors")
+    run = output_dir()
+    data = run / f"{args.task}_latents.pt"
+    if data.exists():
+        import torch
+
+        saved = torch.load(data, weights_only=False)
+        if saved["task"] != args.task or len(saved["z_start"]) != args.seeds:
+            raise AppError(f"{data} holds {len(saved['z_start'])} {saved['task']} resets, not "
+                           f"{args.seeds} {args.task}: resume with the same task and seeds, or choose "
+                           "another hydra.run.dir")
+        print(f"latents of {args.seeds} resets already in {data}")
+    else:
+        try:
+            collect_subgoal_latents(world_model, args.task, args.seeds, data)
+        except ValueError as exc:
+            raise AppError(f"task={args.task}: {exc}") from None
+    maker, state = train_subgoal_maker(data, run / f"{args.task}_maker.pt", training)
+    weights = Path(world_model.checkpoint_dir or "") / "model.safetensors"
+    card = export_subgoal_maker(maker, state, out, sha256_file(weights) if weights.is_file() else None,
+                                made_by=f"ami-robot train-subgoals task={args.task} seeds={args.seeds}")
+    print(json.dumps({"task": args.task, "model": record, "held_out_l1": card["held_out_l1"]}, indent=2))
+    print(f"sub-goal maker written to {out}")

@@ -100,4 +100,8 @@ BAD_INPUTS: list[tuple[str, list[str], list[str]]] = [
     ("eval", ["tasks=[Push]", "episodes=1", "policy.goals=final", "policy.subgoal_maker=/no/makers"],
      ["policy.subgoal_maker='/no/makers': no such folder", "auto (beside the world model) or null"]),
     ("plan", ["goal={image}", "subgoal_frames=-1"], ["subgoal_frames must be >= 0"]),
+    ("train-subgoals", ["task=Reach", "seeds=3", "training.held_out=1", "out={dir}/m.safetensors"],
+     ["task=Reach", "marks no sub-goal moments"]),
+    ("train-subgoals", ["task=Push", "seeds=4", "training.held_out=4"], ["training.held_out=4", "1 to 3"]),
+    ("train-subgoals", ["task=Push", "seeds=1"], ["seeds must be >= 2"]),
 ]

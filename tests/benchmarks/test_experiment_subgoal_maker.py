@@ -1,6 +1,6 @@
-"""benchmarks/experiment_subgoal_maker.py at a tiny size: data, training, export and planning toward
-made sub-goals from the final image run end to end; the shipped makers load with their cards; the
-evaluation seeds are refused (no time asserted)."""
+"""`ami-robot train-subgoals` and benchmarks/experiment_subgoal_maker.py at a tiny size: latents,
+training (resumed), the maker file and planning toward made sub-goals from the final image run end
+to end; the shipped makers load with their cards; the evaluation seeds are refused (no time asserted)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ami_robot.weights import load_subgoal_maker
+from tests.apps.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "experiment_subgoal_maker.py"
@@ -23,19 +24,22 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           text=True, cwd=ROOT, env={**os.environ, "MUJOCO_GL": "egl"}, timeout=600)
 
 
-def test_data_train_export_eval_end_to_end(tmp_path: Path) -> None:
-    out, makers = str(tmp_path / "runs"), str(tmp_path / "makers")
-    for stage in (["data", "--seeds", "4"], ["train", "--steps", "2", "--held-out", "1"],
-                  ["export", "--makers", makers]):
-        done = _run(*stage, "--task", "Push", "--out", out)
-        assert done.returncode == 0, done.stderr
-    card = json.loads((tmp_path / "makers" / "subgoals_Push.json").read_text())
+def test_train_a_maker_resume_it_and_plan_through_it(tmp_path: Path) -> None:
+    makers = tmp_path / "makers"
+    train = ["train-subgoals", "task=Push", "seeds=4", "training.steps=2", "training.held_out=1",
+             f"out={makers / 'subgoals_Push.safetensors'}", f"hydra.run.dir={tmp_path / 'run'}"]
+    done = run_cli(*train)
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = json.loads((makers / "subgoals_Push.json").read_text())
     assert card["task"] == "Push" and card["moments"][:3] == ["above_behind", "behind", "at_goal"]
     assert len(card["held_out_l1"]["maker"]) == 4 and card["data"]["held_out_seeds"] == 1
     shipped = json.loads((ROOT / "checkpoints" / "two_view" / "subgoals_Push.json").read_text())
     assert card["world_model_sha256"] == shipped["world_model_sha256"]  # the two-view model's latents
-    done = _run("eval", "--task", "Push", "--out", out, "--makers", makers, "--episodes", "1",
-                "--samples", "16", "--iterations", "1", "--budget", "1")
+    again = run_cli(*train)  # the same run folder: nothing collected or trained twice
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "latents of 4 resets already in" in again.stdout and "resumed at step 2" in again.stdout
+    done = _run("eval", "--task", "Push", "--out", str(tmp_path / "runs"), "--makers", str(makers),
+                "--episodes", "1", "--samples", "16", "--iterations", "1", "--budget", "1")
     assert done.returncode == 0, done.stderr
     assert "Push from the final image, made sub-goals ['above_behind', 'behind', 'at_goal']: " in done.stdout
     record = json.loads((tmp_path / "runs" / "Push_eval" / "episodes.jsonl").read_text().splitlines()[-1])
