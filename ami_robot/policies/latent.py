@@ -170,19 +170,19 @@ class LatentMPC:
         started = time.perf_counter()
         z_first = self.world_model.encode(np.stack([observed_frames(obs[i], views) for i in made]))
         z_goal = [self.world_model.encode(schedules[i].goals[-1]) for i in made]  # a user's may be any size
-        for j, i in enumerate(made):
-            latents, moments = self.makers.make(tasks[i], z_first[j:j + 1], z_goal[j])
+        latents = [self.makers.make(tasks[i], z_first[j:j + 1], z_goal[j]) for j, i in enumerate(made)]
+        self._making_seconds = (time.perf_counter() - started) / len(obs)  # counts as planning
+        for i, (z, moments) in zip(made, latents, strict=True):
             final = schedules[i].goals[-1]
             shown = [(final, None, None)] * len(moments)
             if tasks[i] in self._frames:
                 frames = self._frames[tasks[i]]
-                shown = [(frames.frames[k], frames.labels[k], l1) for k, l1 in frames.nearest(latents)]
+                shown = [(frames.frames[k], frames.labels[k], l1) for k, l1 in frames.nearest(z)]
             schedules[i] = GoalSchedule([*(image for image, _, _ in shown), final],
                                         budgets=step_budgets(self.subgoal_budgets, len(moments)),
-                                        latents=[*latents[:, None], None], **self.switching)
+                                        latents=[*z[:, None], None], **self.switching)
             self._made[i] = [{"moment": m, "shown_by": label, "l1": None if l1 is None else round(l1, 4),
                               "image": image} for m, (image, label, l1) in zip(moments, shown, strict=True)]
-        self._making_seconds = (time.perf_counter() - started) / len(obs)
         return schedules
 
     def made_subgoals(self, index: int = 0) -> list[dict[str, Any]]:
