@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from ami_robot.agent import observed_frames
-from ami_robot.episodes import make_env
+from ami_robot.envs import TASK_SPECS
 from ami_robot.models.subgoals import SubgoalMaker
 from ami_robot.weights import load_subgoal_maker, sha256_file
 
@@ -85,7 +86,8 @@ class TrainingFrames:
     def collect(cls, world_model: Any, task: str, seeds: int, image_size: int,
                 views: Sequence[str]) -> TrainingFrames:
         """The first frame, every sub-goal image and the goal image of training seeds 0..seeds-1."""
-        env = make_env(task, palette="train", views=views, image_size=image_size, subgoals="all")
+        env = gym.make(TASK_SPECS[task].env_id, palette="train", views=views, image_size=image_size,
+                       subgoals="all")
         frames, labels = [], []
         for seed in range(seeds):
             obs, info = env.reset(seed=seed)

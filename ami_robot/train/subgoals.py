@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from ami_robot.agent import observed_frames
-from ami_robot.envs import VIEWS
-from ami_robot.episodes import make_env
+from ami_robot.envs import TASK_SPECS, VIEWS
 from ami_robot.models.subgoals import SubgoalConfig, SubgoalMaker
 from ami_robot.weights import save_subgoal_maker
 
@@ -43,8 +43,8 @@ def collect_subgoal_latents(world_model: Any, task: str, seeds: int, path: str |
                             image_size: int | None = None) -> dict[str, Any]:
     """Encode the first frame, goal and sub-goal images of `seeds` training resets into `path`."""
     views = VIEWS[: world_model.views]
-    env = make_env(task, palette="train", views=views, image_size=image_size or world_model.image_size,
-                   subgoals="all")
+    size = image_size or world_model.image_size
+    env = gym.make(TASK_SPECS[task].env_id, palette="train", views=views, image_size=size, subgoals="all")
     moments = len(env.unwrapped.subgoal_events)
     if not moments:
         env.close()
