@@ -89,7 +89,8 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "fl
         ours_cost = wm.planning_cost(*contexts(c), z_goal, cfg.horizon)
         return float((reference_cost(c)(actions) - ours_cost(actions)).abs().max())
 
-    shipped = CEMConfig.cpu_default()
+    small = {"samples": 32, "topk": 8} if tiny else {}  # tiny: it runs, its figures mean nothing
+    shipped = CEMConfig.cpu_default(**small)
     out["shipped"] = {"samples": shipped.samples, "iterations": shipped.iterations,
                       "seconds_per_step": best_seconds(ours(shipped), repeats)}
     if paper:
@@ -100,7 +101,7 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "fl
         ours(shipped)()
     flops = counter.get_total_flops()
     rate = flops / out["shipped"]["seconds_per_step"] / 1e9
-    peak = matmul_gflops(1024, calls=4, dtype=DTYPES[dtype])
+    peak = matmul_gflops(256 if tiny else 1024, calls=4, dtype=DTYPES[dtype])
     out["gflop_per_step"] = flops / 1e9
     out["cem_gflops"], out["matmul_gflops"], out["ratio"] = rate, peak, rate / peak
 
@@ -114,7 +115,7 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "fl
     # refit moves on.
     out["reference_vs_ours"] = []
     for c, h in ((1, 1), (1, 3), (4, 1), (4, 3)):
-        cfg = CEMConfig.cpu_default(iterations=1, horizon=h)
+        cfg = CEMConfig.cpu_default(iterations=1, horizon=h, **small)
         t_ref, t_ours = best_seconds(reference(cfg, c), repeats), best_seconds(ours(cfg, c), repeats)
         diff = float((reference(cfg, c)() - ours(cfg, c)()).abs().max())
         out["reference_vs_ours"].append({"context": c, "horizon": h, "reference_s": t_ref, "ours_s": t_ours,
@@ -136,12 +137,12 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "fl
                                     "batched_s": t_batched, "speedup": t_one_by_one / t_batched}
 
     # scaling: one iteration, samples then horizon
-    samples = [50, 100, 200, 400, 800]
+    samples = [16, 32, 64] if tiny else [50, 100, 200, 400, 800]
     ts = [best_seconds(ours(CEMConfig(samples=s, iterations=1)), repeats) for s in samples]
     a, b, r2 = fit_linear(samples, ts)
     out["vs_samples"] = {"samples": samples, "seconds": ts, "fit_r2": r2, "ms_per_sample": 1e3 * b,
                          "intercept_ms": 1e3 * a}
-    horizons = [1, 2, 3, 4]
+    horizons = [1, 2] if tiny else [1, 2, 3, 4]
     th = [best_seconds(ours(CEMConfig(samples=100, iterations=1, horizon=h)), repeats) for h in horizons]
     a, b, r2 = fit_linear(horizons, th)
     out["vs_horizon"] = {"horizon": horizons, "seconds": th, "fit_r2": r2, "ms_per_step": 1e3 * b,
