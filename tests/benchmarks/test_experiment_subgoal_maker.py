@@ -47,7 +47,7 @@ def test_train_a_maker_resume_it_and_plan_through_it(tmp_path: Path) -> None:
 
 
 def test_the_shipped_makers_load_and_make_normalised_latents() -> None:
-    for task, moments in (("PickPlace", 8), ("Push", 4)):
+    for task, moments in (("PickPlace", 8), ("Push", 4), ("Grasp", 4)):
         maker, card = load_subgoal_maker(ROOT / "checkpoints" / "two_view" / f"subgoals_{task}.safetensors")
         assert card["task"] == task and maker.config.moments == moments == len(card["moments"])
         z = torch.randn(2, maker.config.tokens, maker.config.input_dim)
