@@ -1,9 +1,10 @@
 """`ami-robot plan goal=PATH.png`: plan towards goal images of your own in one of our envs.
 
 One image of the rearranged scene: where the task has a sub-goal maker beside the world model
-(PickPlace and Push with the two-view model, plan's default), the agent makes its own sub-goals and
-plans through them (ami_robot.policies.subgoals); else it plans flat. Several images: they are the
-sub-goals, in order. The video shows the camera, the goal planned toward now and the final goal."""
+(Grasp, Push and PickPlace with the two-view model, plan's default), the agent makes its own
+sub-goals and plans through them (ami_robot.policies.subgoals); else it plans flat. Several
+images: they are the sub-goals, in order. The video shows the camera, the goal planned toward now
+and the final goal."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 Every action is chosen by a planner minimising the world model's energy between the predicted
 latent and the latent of the goal image the environment gives (or its sub-goal images, each held
 for a step budget). From the final goal image alone (`goals="final"`), a task whose sub-goal maker
-lies beside the world model (PickPlace, Push with the two-view model) first gets the latents of
-its intermediate moments from that maker (ami_robot.policies.subgoals), one step budget each; the
-others plan flat. Nothing else: no scripted phases, no heads trained on simulator state.
+lies beside the world model (Grasp, Push, PickPlace with the two-view model) first gets the
+latents of its intermediate moments from that maker (ami_robot.policies.subgoals), one step
+budget each; the others plan flat. Nothing else: no scripted phases, no heads trained on simulator state.
 """
 
 from __future__ import annotations
