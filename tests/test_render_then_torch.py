@@ -42,6 +42,16 @@ assert plan.shape == (1, 7), plan.shape
     "dynamo": """
 import torch._dynamo
 """,
+    "subgoal_maker": """
+import torch
+from ami_robot.models.subgoals import SubgoalConfig, SubgoalMaker
+config = SubgoalConfig(input_dim=8, grid=2, views=1, moments=2, dim=12, depth=1, heads=2, mlp_dim=16)
+maker = SubgoalMaker(config)
+opt = torch.optim.AdamW(maker.parameters())  # as ami-robot train-subgoals does after its resets
+z = torch.nn.functional.layer_norm(torch.randn(2, 4, 8), (8,))
+maker(z, z, torch.tensor([0, 1])).sum().backward()
+opt.step()
+""",
 }
 
 # Headless backends to try: EGL always (the default); OSMesa where its library is installed
