@@ -12,7 +12,7 @@ every sub-goal image and the goal image). It never feeds the planner.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,28 @@ class SubgoalMakers:
         return made, list(card["moments"][: len(k)])
 
 
+Reset = tuple[tuple[str, ...], np.ndarray, list[np.ndarray], np.ndarray, dict[str, Any]]
+
+
+def training_resets(task: str, seeds: int, views: Sequence[str], image_size: int) -> Iterator[Reset]:
+    """Training seeds 0..seeds-1 reset with the training palette and every sub-goal image the
+    expert marks: (the moments' names, first frame, sub-goal images, goal image, reset info),
+    views stacked. What the makers learn from and what shows their latents."""
+    env = gym.make(TASK_SPECS[task].env_id, palette="train", views=views, image_size=image_size,
+                   subgoals="all")
+    try:
+        names = env.unwrapped.subgoal_events
+        if not names:
+            raise ValueError(f"{task}'s expert marks no sub-goal moments: there is nothing to make "
+                             "(Grasp, Push and PickPlace mark theirs)")
+        for seed in range(seeds):
+            obs, info = env.reset(seed=seed)
+            yield (names, observed_frames(obs, views), observed_frames(info, views, "subgoal_"),
+                   observed_frames(info, views, "goal_"), info)
+    finally:
+        env.close()
+
+
 class TrainingFrames:
     """Real frames of training resets and their latents: `nearest` names the one closest to a latent."""
 
@@ -86,16 +108,11 @@ class TrainingFrames:
     def collect(cls, world_model: Any, task: str, seeds: int, image_size: int,
                 views: Sequence[str]) -> TrainingFrames:
         """The first frame, every sub-goal image and the goal image of training seeds 0..seeds-1."""
-        env = gym.make(TASK_SPECS[task].env_id, palette="train", views=views, image_size=image_size,
-                       subgoals="all")
         frames, labels = [], []
-        for seed in range(seeds):
-            obs, info = env.reset(seed=seed)
-            subgoals = observed_frames(info, views, "subgoal_")
-            frames += [observed_frames(obs, views), *subgoals, observed_frames(info, views, "goal_")]
-            names = env.unwrapped.subgoal_names
+        resets = training_resets(task, seeds, views, image_size)
+        for seed, (names, first, subgoals, goal, _) in enumerate(resets):
+            frames += [first, *subgoals, goal]
             labels += [f"seed {seed} start", *(f"seed {seed} {n}" for n in names), f"seed {seed} goal"]
-        env.close()
         frames = np.stack(frames)
         latents = torch.cat([world_model.encode(frames[i:i + 64]).half() for i in range(0, len(frames), 64)])
         return cls(frames, latents, labels)

@@ -17,13 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-from ami_robot.agent import observed_frames
-from ami_robot.envs import TASK_SPECS, VIEWS
+from ami_robot.envs import VIEWS
 from ami_robot.models.subgoals import SubgoalConfig, SubgoalMaker
+from ami_robot.policies.subgoals import training_resets
 from ami_robot.weights import save_subgoal_maker
 
 
@@ -43,23 +42,15 @@ def collect_subgoal_latents(world_model: Any, task: str, seeds: int, path: str |
                             image_size: int | None = None) -> dict[str, Any]:
     """Encode the first frame, goal and sub-goal images of `seeds` training resets into `path`."""
     views = VIEWS[: world_model.views]
-    size = image_size or world_model.image_size
-    env = gym.make(TASK_SPECS[task].env_id, palette="train", views=views, image_size=size, subgoals="all")
-    moments = len(env.unwrapped.subgoal_events)
-    if not moments:
-        env.close()
-        raise ValueError(f"{task}'s expert marks no sub-goal moments: there is nothing to make "
-                         "(Grasp, Push and PickPlace mark theirs)")
+    resets = training_resets(task, seeds, views, image_size or world_model.image_size)
     parts: dict[str, list] = {"z_start": [], "z_goal": [], "z_sub": [], "mask": []}
     frames, mask, started = [], [], time.time()
-    for seed in range(seeds):
-        obs, info = env.reset(seed=seed)
-        first, goal = observed_frames(obs, views), observed_frames(info, views, "goal_")
-        frames.append(np.concatenate([first[None], goal[None], observed_frames(info, views, "subgoal_")]))
+    for seed, (events, first, subgoals, goal, info) in enumerate(resets):
+        frames.append(np.concatenate([first[None], goal[None], subgoals]))
         mask.append([step < info["expert_steps"] for step in info["subgoal_steps"]])
         if len(frames) == 50 or seed == seeds - 1:
             z = world_model.encode(np.concatenate(frames)).half()
-            z = z.view(len(frames), moments + 2, *z.shape[1:])  # (B, 2 + K, N, D)
+            z = z.view(len(frames), len(events) + 2, *z.shape[1:])  # (B, 2 + K, N, D)
             parts["z_start"].append(z[:, 0])
             parts["z_goal"].append(z[:, 1])
             parts["z_sub"].append(z[:, 2:])
@@ -67,9 +58,7 @@ def collect_subgoal_latents(world_model: Any, task: str, seeds: int, path: str |
             frames, mask = [], []
             print(f"{seed + 1}/{seeds} resets encoded, {time.time() - started:.0f} s", flush=True)
     data = {k: torch.cat(v) for k, v in parts.items()}
-    data.update(task=task, events=list(env.unwrapped.subgoal_events), views=world_model.views,
-                grid=world_model.encoder.config.grid)
-    env.close()
+    data.update(task=task, events=list(events), views=world_model.views, grid=world_model.encoder.config.grid)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(data, f"{path}.tmp")
     os.replace(f"{path}.tmp", path)
