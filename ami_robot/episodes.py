@@ -119,8 +119,10 @@ def run_episodes(
                 record = _record(task, method, int(seed), info, policies[i], i, batched, wall / len(chunk))
                 made = getattr(policies[i], "made_subgoals", None)
                 chosen = made(i if batched else 0) if made is not None else []
-                if subgoal_dir is not None and chosen:
-                    write_subgoal_images(Path(subgoal_dir) / f"{task}_{method}_seed{seed}", chosen)
+                if chosen:  # what the agent planned toward, by the training frames nearest each made latent
+                    record["subgoals"] = [{k: v for k, v in c.items() if k != "image"} for c in chosen]
+                    if subgoal_dir is not None:
+                        write_subgoal_images(Path(subgoal_dir) / f"{task}_{method}_seed{seed}", chosen)
                 log.append(record)
                 done[int(seed)] = record
                 if shown is not None:
@@ -150,9 +152,5 @@ def _record(task: str, method: str, seed: int, info: dict[str, Any], policy: Any
     if energies:
         mine = energies[index] if batched else energies
         record["energies"] = [round(float(e), 5) for e in mine]
-    made = getattr(policy, "made_subgoals", None)
-    chosen = made(index if batched else 0) if made is not None else []
-    if chosen:  # what the agent planned toward, by the training frames nearest each made latent
-        record["subgoals"] = [{k: v for k, v in c.items() if k != "image"} for c in chosen]
     return record
 
