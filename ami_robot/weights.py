@@ -362,7 +362,7 @@ def save_subgoal_maker(maker: SubgoalMaker, path: str | Path, card: dict[str, An
 
 def load_subgoal_maker(path: str | Path) -> tuple[SubgoalMaker, dict[str, Any]]:
     """(SubgoalMaker in eval mode, its card) from `save_subgoal_maker`'s file, sha256 checked."""
-    remake = ("train one with benchmarks/experiment_subgoal_maker.py", "train it again")
+    remake = ("train one with `ami-robot train-subgoals task=<Task>`", "train it again")
     tensors, card = load_with_card(path, SUBGOAL_MAKER_FORMAT, "sub-goal maker", remake)
     maker = SubgoalMaker(SubgoalConfig(**card["config"]))
     load_strict(maker, tensors, str(path))

@@ -27,6 +27,7 @@ from ami_robot.data.collection import CollectConfig, collect
 from ami_robot.data.lerobot_io import LeRobotError, is_lerobot_dataset
 from ami_robot.data.shards import ShardError
 from ami_robot.hub import load_part
+from ami_robot.policies.subgoals import world_model_sha256
 from ami_robot.train.locator import LocatorTrainConfig, build_locator
 from ami_robot.train.memory import build_memory
 from ami_robot.train.pipeline import ReproduceConfig, reproduce
@@ -38,7 +39,7 @@ from ami_robot.train.subgoals import (
     train_subgoal_maker,
 )
 from ami_robot.train.train_predictor import PredictorTrainConfig, train_predictor
-from ami_robot.weights import CheckpointError, save_model, sha256_file
+from ami_robot.weights import CheckpointError, save_model
 
 # The trainers' dataclasses as Hydra schemas (group `schema`), so every field shows in `--cfg job`
 # and overrides like `pretrain.steps=3000` work without a `+`, type-checked by OmegaConf.
@@ -192,8 +193,7 @@ def run_train_subgoals(cfg: DictConfig) -> None:
         except ValueError as exc:
             raise AppError(f"task={args.task}: {exc}") from None
     maker, state = train_subgoal_maker(data, run / f"{args.task}_maker.pt", training)
-    weights = Path(world_model.checkpoint_dir or "") / "model.safetensors"
-    card = export_subgoal_maker(maker, state, out, sha256_file(weights) if weights.is_file() else None,
+    card = export_subgoal_maker(maker, state, out, world_model_sha256(world_model),
                                 made_by=f"ami-robot train-subgoals task={args.task} seeds={args.seeds}")
     print(json.dumps({"task": args.task, "model": record, "held_out_l1": card["held_out_l1"]}, indent=2))
     print(f"sub-goal maker written to {out}")

@@ -4,8 +4,8 @@ task's intermediate moments (over the object, around it, closed, lifted, ...), o
 A goal-conditioned jump in latent space, in the spirit of hierarchical world models (HWM): the low
 level (the action-conditioned predictor and the planner) reaches each made latent in a few steps;
 this network only says which latent comes next. It reads latents and writes latents; it never sees
-a simulator state. Trained on the env's sub-goal images of training seeds (for now by
-benchmarks/experiment_subgoal_maker.py, which also plans with it).
+a simulator state. Trained on the env's sub-goal images of training seeds (ami_robot.train.subgoals,
+`ami-robot train-subgoals`); LatentMPC plans with it (ami_robot.policies.subgoals).
 
 The query tokens start as the first frame's tokens plus the moment's embedding; they attend to
 themselves and to the goal's tokens (RoPE: the same spatial grid as the predictor, the goal one time

@@ -28,6 +28,12 @@ from ami_robot.weights import load_subgoal_maker, sha256_file
 MAKER_FILE = "subgoals_{task}.safetensors"
 
 
+def world_model_sha256(world_model: Any) -> str | None:
+    """The sha256 of the weights file a world model was loaded from (the hub layout), or None."""
+    weights = Path(getattr(world_model, "checkpoint_dir", None) or "") / "model.safetensors"
+    return sha256_file(weights) if weights.is_file() else None
+
+
 class SubgoalMakers:
     """The sub-goal makers in `folder`, one per task, loaded on first use and checked against the
     world model (token grid, width, views; and the weights it was trained on, when its card says)."""
@@ -58,11 +64,10 @@ class SubgoalMakers:
                              f"{makes[2]}; the world model writes {writes[0]} of {writes[1]}^2 of width "
                              f"{writes[2]}: use the world model it was trained with, or "
                              "subgoal_maker=null to plan flat")
-        trained_on = card.get("world_model_sha256")
-        weights = Path(getattr(wm, "checkpoint_dir", None) or "") / "model.safetensors"
-        if trained_on and weights.is_file() and sha256_file(weights) != trained_on:
+        trained_on, this_one = card.get("world_model_sha256"), world_model_sha256(wm)
+        if trained_on and this_one and this_one != trained_on:
             raise ValueError(f"{path} was trained on the latents of another world model (model.safetensors "
-                             f"{trained_on[:12]}..., this one {sha256_file(weights)[:12]}...); train one for "
+                             f"{trained_on[:12]}..., this one {this_one[:12]}...); train one for "
                              "this model, or subgoal_maker=null to plan flat")
         return maker, card
 
