@@ -177,19 +177,19 @@ def run_train_subgoals(cfg: DictConfig) -> None:
                        f"seeds={args.seeds} resets")
     world_model, record, out = _model_and_output(cfg, f"subgoals_{args.task}.safetensors")
     run = output_dir()
-    data = run / f"{args.task}_latents.pt"
-    if data.exists():
+    path = run / f"{args.task}_latents.pt"
+    if path.exists():
         import torch
 
-        saved = torch.load(data, weights_only=False)
-        if saved["task"] != args.task or len(saved["z_start"]) != args.seeds:
-            raise AppError(f"{data} holds {len(saved['z_start'])} {saved['task']} resets, not "
+        data = torch.load(path, weights_only=False)
+        if data["task"] != args.task or len(data["z_start"]) != args.seeds:
+            raise AppError(f"{path} holds {len(data['z_start'])} {data['task']} resets, not "
                            f"{args.seeds} {args.task}: resume with the same task and seeds, or choose "
                            "another hydra.run.dir")
-        print(f"latents of {args.seeds} resets already in {data}")
+        print(f"latents of {args.seeds} resets already in {path}")
     else:
         try:
-            collect_subgoal_latents(world_model, args.task, args.seeds, data)
+            data = collect_subgoal_latents(world_model, args.task, args.seeds, path)
         except ValueError as exc:
             raise AppError(f"task={args.task}: {exc}") from None
     maker, state = train_subgoal_maker(data, run / f"{args.task}_maker.pt", training)

@@ -88,13 +88,13 @@ def held_out_l1(maker: SubgoalMaker, data: dict[str, Any], held_out: int) -> dic
     return {name: [round(x, 4) for x in per[j]] for j, name in enumerate(names)}
 
 
-def train_subgoal_maker(data_path: str | Path, checkpoint: str | Path, config: SubgoalTrainConfig,
+def train_subgoal_maker(d: dict[str, Any], checkpoint: str | Path, config: SubgoalTrainConfig,
                         maker_config: dict[str, int] | None = None) -> tuple[SubgoalMaker, dict[str, Any]]:
-    """Fit the maker (resuming from `checkpoint` if there); returns it and the checkpoint's dict."""
-    d = torch.load(data_path, weights_only=False)
+    """Fit the maker on `collect_subgoal_latents`' data (resuming from `checkpoint` if there);
+    returns it and the checkpoint's dict."""
     n = len(d["z_start"])
     if not 0 < config.held_out < n:
-        raise ValueError(f"held_out={config.held_out}: give 1 to {n - 1} (the resets in {data_path})")
+        raise ValueError(f"held_out={config.held_out}: give 1 to {n - 1} (the {n} resets of the data)")
     zs, zg, zk, mask = d["z_start"], d["z_goal"], d["z_sub"], d["mask"]
     shape = {"input_dim": zs.shape[2], "grid": d["grid"], "views": d["views"], "moments": zk.shape[1]}
     with torch.random.fork_rng(devices=[]):
