@@ -20,7 +20,8 @@ def test_train_encoder_records_skipped_shards_or_refuses_them(toy_data: Path, tm
     shutil.copytree(toy_data, data)
     damaged = data / "shard-000001.npz"
     damaged.write_bytes(damaged.read_bytes()[:5000])  # 8 of the 16 episodes
-    out = run_cli("train-encoder", *SMALL, f"data_dir={data}", f"out_dir={tmp_path / 'run'}")
+    out = run_cli("train-encoder", *SMALL, f"data_dir={data}", f"out_dir={tmp_path / 'run'}",
+                  cwd=tmp_path)  # Hydra's run dir (runs/...) lands under tmp_path, not in the checkout
     assert out.returncode == 0, out.stderr[-3000:]
     assert "skipped 1 damaged shard(s) (8 episodes)" in out.stdout
     card = json.loads((tmp_path / "run" / "encoder.json").read_text())
@@ -30,7 +31,7 @@ def test_train_encoder_records_skipped_shards_or_refuses_them(toy_data: Path, tm
     assert [s["file"] for s in card["data"]["shards_used"]] == ["shard-000000.npz"]
 
     strict = run_cli("train-encoder", *SMALL, f"data_dir={data}", f"out_dir={tmp_path / 'strict'}",
-                     "strict_data=true")
+                     "strict_data=true", cwd=tmp_path)
     assert strict.returncode == 2, strict.stderr[-3000:]
     assert "shard-000001.npz is unusable" in strict.stderr and "strict_data=false" in strict.stderr
     assert "Traceback" not in strict.stderr
