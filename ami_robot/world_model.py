@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,9 +133,10 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
         # The folder it was loaded from: artefacts made from this model (memory, locator) live there.
         self.checkpoint_dir: Path | None = None
         self._compiled_step: Callable | None = None  # compile(): the predictor's forward for planning
-        # A planning cost over many episodes runs the predictor on whole episodes of at most this
-        # many candidate rows at a time (at least one episode): on 2 CPU cores 8 episodes x 128
-        # candidates in one call ran 1.8x slower than one by one (activations out of cache;
+        # A planning cost runs the predictor on at most this many candidate rows at a time: whole
+        # episodes, or one episode's candidates in chunks where it has more. On 2 CPU cores 8
+        # episodes x 128 candidates in one call ran 1.8x slower than one by one, and the paper's
+        # 800 candidates 1.5x slower than in chunks of 128 (activations out of cache;
         # docs/performance.md). None: all in one call.
         self.plan_chunk_rows: int | None = PLAN_CHUNK_ROWS
         self.to(device=device, dtype=dtype)
@@ -288,14 +290,30 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
 
     def compile_planning(self) -> WorldModel:
         """Plan with the predictor compiled by torch.compile (inductor, shapes dynamic: CEM's and
-        iCEM's populations vary). Measured on 2 CPU cores (docs/performance.md): 1.1-1.35x per float32
-        planning step after a one-time 15-30 s compile; slower in bfloat16. Only the imagined steps
-        of planning costs without gradients use it; where inductor cannot build (no C++ compiler,
-        say), torch falls back to running the predictor as it is, with a warning."""
+        iCEM's populations vary), its weights frozen into the graph as constants. Measured on 2 CPU
+        cores (docs/performance.md): 1.8x per float32 planning step after a one-time 10-45 s
+        compile, the same plans; no gain in bfloat16. Only the imagined steps of planning costs
+        without gradients use it, so the weights must not change after this call (planning never
+        changes them); where inductor cannot build (no C++ compiler, say), torch falls back to
+        running the predictor as it is, with a warning."""
         import torch._dynamo
+        import torch._inductor.config
 
         torch._dynamo.config.suppress_errors = True  # a failed compile runs eagerly instead of raising
-        self._compiled_step = torch.compile(self.predictor.forward, dynamic=True)
+        # each kind of call (with or without a context cache, one row or many, horizon step 1 or
+        # later) is its own graph; past torch's default of 8 the rest would silently run eagerly
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
+        compiled = torch.compile(self.predictor.forward, dynamic=True)
+
+        def step(*args: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+            # freezing: the weights become constants, so inductor folds what depends on them alone
+            # (1.3x -> 1.7x on the two-view model in float32). It must be set while inductor
+            # compiles, which happens at a call (the first, and any recompile); torch.compile's own
+            # options={"freezing": True} did not take effect in torch 2.13 (measured: 1.3x).
+            with torch._inductor.config.patch(freezing=True):
+                return compiled(*args, **kwargs)
+
+        self._compiled_step = step
         return self
 
     def _prefill(self, z: torch.Tensor, s: torch.Tensor, a: torch.Tensor) -> KVCache | None:
@@ -320,7 +338,8 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
         step = self._compiled_step if compiled else self.predictor
         out = []
         for t in range(steps):
-            z = normalise(step(z, actions[:, t:t + 1], s[:, None], cache=cache))  # (B, 1, N, D)
+            # contiguous: a strided slice would cost the compiled step a recompile per horizon
+            z = normalise(step(z, actions[:, t:t + 1].contiguous(), s[:, None], cache=cache))  # (B, 1, N, D)
             out.append(z)
             s = next_state(s, actions[:, t])  # the imagined robot state of the next step
         return torch.cat(out, dim=1)  # (B, T, N, D)
@@ -428,14 +447,17 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
                                  f"got {tuple(actions.shape)}")
             actions = actions.to(self._device, self._dtype)
             rows = actions.shape[0] // e
-            group = e if self.plan_chunk_rows is None else max(1, self.plan_chunk_rows // rows)
+            limit = self.plan_chunk_rows or e * rows
+            group = max(1, limit // rows)  # whole episodes a call; one, in row chunks, if it has more
+            chunk = min(rows, limit) * min(group, e)
             energies = []
-            for g0 in range(0, e, group):  # whole episodes at a time: see plan_chunk_rows
+            for g0 in range(0, e, group):  # see plan_chunk_rows
                 g1 = min(e, g0 + group)
                 part = prefix if prefix is None or group >= e else prefix.episodes(g0, g1)
-                z_last_step = self._imagine(part, z_last[g0:g1], s_last[g0:g1],
-                                            actions[g0 * rows:g1 * rows])[:, -1]  # (G*S, N, D)
-                energies.append(self.energy(z_last_step, goal[g0:g1], metric, view_weights))
+                for r0 in range(g0 * rows, g1 * rows, chunk):
+                    z_last_step = self._imagine(part, z_last[g0:g1], s_last[g0:g1],
+                                                actions[r0:min(r0 + chunk, g1 * rows)])[:, -1]  # (rows, N, D)
+                    energies.append(self.energy(z_last_step, goal[g0:g1], metric, view_weights))
             return torch.cat(energies)  # (E*S,)
 
         return cost

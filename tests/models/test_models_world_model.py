@@ -246,15 +246,16 @@ def test_cached_and_uncached_plans_differ_only_by_cost_rounding(wm: WorldModel, 
 
 @pytest.mark.parametrize("steps,horizon", [(1, 1), (3, 2)])
 def test_planning_a_few_episodes_at_a_time_changes_no_cost(wm: WorldModel, steps: int, horizon: int) -> None:
-    """plan_chunk_rows runs the predictor on whole episodes of a planning cost at a time (faster on
-    a CPU); every candidate's energy is the one computed in a single call, the context's cache cut
-    by episodes included, and gradients still reach the actions."""
+    """plan_chunk_rows runs the predictor on whole episodes of a planning cost at a time, or on one
+    episode's candidates in row chunks where it has more (faster on a CPU); every candidate's
+    energy is the one computed in a single call, the context's cache cut by episodes included, and
+    gradients still reach the actions."""
     z, s = context(episodes=5, steps=steps)
     z_goal = normalise(torch.randn(5, N, D, generator=torch.Generator().manual_seed(3)))
     a = actions(5 * 6, horizon)
     costs, default = {}, wm.plan_chunk_rows
     try:
-        for chunk in (None, 12, 6, 1):  # all at once; 2 episodes; 1 episode; 1 (fewer rows than one)
+        for chunk in (None, 12, 6, 4, 1):  # all at once; 2 episodes; 1; rows 4 + 2 of one; row by row
             wm.plan_chunk_rows = chunk
             costs[chunk] = wm.planning_cost(z, s, z_goal, horizon)(a)
         wm.plan_chunk_rows = 6
@@ -262,6 +263,6 @@ def test_planning_a_few_episodes_at_a_time_changes_no_cost(wm: WorldModel, steps
         wm.planning_cost(z, s, z_goal, horizon)(grad_a).sum().backward()
     finally:
         wm.plan_chunk_rows = default
-    for chunk in (12, 6, 1):
+    for chunk in (12, 6, 4, 1):
         torch.testing.assert_close(costs[chunk], costs[None], atol=1e-6, rtol=0)
     assert grad_a.grad is not None and grad_a.grad.abs().sum() > 0
