@@ -44,6 +44,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="action dims the planner searches (V-JEPA 2-AC: xyz and gripper; 5 adds yaw)")
     parser.add_argument("--max-rotation", type=float, default=0.1, help="rad a step, if searched")
     parser.add_argument("--maxnorm", type=float, default=0.075, help="m the hand moves at most a step")
+    parser.add_argument("--xyz-std", type=float, default=None,
+                        help="the planner's initial std of the hand's move, m (default: --maxnorm)")
     parser.add_argument("--gripper-snap", action="store_true",
                         help="a planned gripper move is made whole (+-0.75): ActionSpace.gripper_snap")
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
@@ -55,7 +57,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def action_space(args: argparse.Namespace) -> dict:
     return {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation, "maxnorm": args.maxnorm,
-            "gripper_snap": args.gripper_snap}
+            "gripper_snap": args.gripper_snap, "xyz_std": getattr(args, "xyz_std", None)}
 
 
 def development_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:

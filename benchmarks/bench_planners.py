@@ -6,11 +6,14 @@
     python benchmarks/bench_planners.py --episodes 50 --skip-latent
     python benchmarks/bench_planners.py --tiny --json report.json   # a random micro model (CI)
     python benchmarks/bench_planners.py --skip-sim --dtype bfloat16  # the latent part in bf16
+    python benchmarks/bench_planners.py --skip-sim --compile         # with model.compile=true
+    python benchmarks/bench_planners.py --skip-sim --chunk-rows 0    # every candidate in one call
 
 Latent part (WorldModel.random with the default config until trained weights exist):
 - seconds per planning step at the shipped CEM default and at the paper's 800 x 10;
-- GFLOP/s achieved inside CEM (FLOPs counted by torch's FlopCounterMode) beside this
-  machine's matmul GFLOP/s in the model's dtype (--dtype) measured in the same run (goal: ratio >= 0.6);
+- GFLOP/s achieved inside CEM (FLOPs counted by torch's FlopCounterMode, CPU attention included)
+  beside this machine's matmul GFLOP/s in the model's dtype (--dtype) measured in the same run
+  (goal: ratio >= 0.6); --compile plans with the compiled predictor (model.compile=true);
 - the same plan computed the reference way (no key/value cache: every candidate recomputes
   its context) against ours (goal: >= 3x);
 - 8 episodes planned in one batch (eval's batch_size) against one by one, at the shipped CEM;
@@ -29,13 +32,12 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from ami_robot.apps.common import DTYPES
 from ami_robot.planners import CEMConfig, cem
 from ami_robot.sim_model import StateCost
 
-from timing import best_seconds, matmul_gflops
+from timing import best_seconds, flop_counter, matmul_gflops
 
 
 def fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
@@ -47,12 +49,15 @@ def fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
 
 
 # ---------------------------------------------------------------------------------- latent CEM
-def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "float32") -> dict:
+def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "float32",
+                 compile_predictor: bool = False, chunk_rows: int | None = None) -> dict:
     from ami_robot.world_model import WorldModel
 
     torch.manual_seed(0)
     wm = WorldModel.random(*(("micro", "micro") if tiny else ()), dtype=DTYPES[dtype])
     wm.eval()
+    if chunk_rows is not None:
+        wm.plan_chunk_rows = chunk_rows or None  # 0: every candidate row in one predictor call
     size = getattr(wm, "image_size", None) or 256
     frames = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
     with torch.no_grad():
@@ -60,7 +65,7 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "fl
     z_ctx, z_goal = z[:1, None], z[1:]  # (1, 1, N, D), (1, N, D)
     state = torch.zeros(1, 1, 7)
     out: dict = {"tokens": tuple(z.shape[1:]), "params": sum(p.numel() for p in wm.parameters()),
-                 "dtype": dtype}
+                 "dtype": dtype, "compiled": compile_predictor, "chunk_rows": wm.plan_chunk_rows}
 
     def contexts(c: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A context of c frames (the paper plans from c = 1) and its states."""
@@ -91,15 +96,21 @@ def bench_latent(repeats: int, paper: bool, tiny: bool = False, dtype: str = "fl
 
     small = {"samples": 32, "topk": 8} if tiny else {}  # tiny: it runs, its figures mean nothing
     shipped = CEMConfig.cpu_default(**small)
+    # FLOPs of one shipped CEM step, counted on the eager predictor (a compiled one does the same
+    # work, but torch cannot count inside its kernels)
+    with flop_counter() as counter:
+        ours(shipped)()
+    flops = counter.get_total_flops()
+    if compile_predictor:
+        wm.compile_planning()
+        with torch.no_grad():
+            ours(shipped)()  # the one-off compile, outside every timing below
     out["shipped"] = {"samples": shipped.samples, "iterations": shipped.iterations,
                       "seconds_per_step": best_seconds(ours(shipped), repeats)}
     if paper:
         out["paper_800x10"] = {"seconds_per_step": best_seconds(ours(CEMConfig.paper()), 1)}
 
     # FLOP rate inside CEM at the shipped default, beside this machine's matmul rate
-    with FlopCounterMode(display=False) as counter:
-        ours(shipped)()
-    flops = counter.get_total_flops()
     rate = flops / out["shipped"]["seconds_per_step"] / 1e9
     peak = matmul_gflops(256 if tiny else 1024, calls=4, dtype=DTYPES[dtype])
     out["gflop_per_step"] = flops / 1e9
@@ -207,6 +218,11 @@ def main() -> None:
                    help="a random micro model, one repeat, latent part only (CI: it runs, no time asserted)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
                    help="the world model's weights and activations in the latent part (energies stay fp32)")
+    p.add_argument("--compile", action="store_true",
+                   help="plan with the predictor compiled (model.compile=true; the one-off compile untimed)")
+    p.add_argument("--chunk-rows", type=int, default=None,
+                   help="WorldModel.plan_chunk_rows: candidate rows per predictor call (default the "
+                        "model's, 128; 0: all in one call)")
     p.add_argument("--json", default=None, help="also write the report here")
     args = p.parse_args()
     if args.tiny:
@@ -217,7 +233,8 @@ def main() -> None:
     print(json.dumps(report), flush=True)
     if not args.skip_latent:
         report["latent"] = bench_latent(args.repeats, paper=not args.skip_paper, tiny=args.tiny,
-                                        dtype=args.dtype)
+                                        dtype=args.dtype, compile_predictor=args.compile,
+                                        chunk_rows=args.chunk_rows)
         print(json.dumps({"latent": report["latent"]}, indent=1), flush=True)
     if not args.skip_sim:
         planner = CEMConfig(samples=args.sim_samples, iterations=args.sim_iterations,

@@ -35,7 +35,6 @@ from unittest import mock
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from ami_robot.agent import LatentCostModel
 from ami_robot.apps.common import DTYPES
@@ -44,7 +43,7 @@ from ami_robot.models import layers
 from ami_robot.planners import CEMConfig, cem
 from ami_robot.world_model import WorldModel
 
-from timing import matmul_gflops, median_seconds
+from timing import flop_counter, matmul_gflops, median_seconds
 
 TAG = "profile::"  # our ranges' prefix
 CATEGORIES = ("encode observation", "attention", "linear / matmul", "layer norm", "RoPE tables",
@@ -113,14 +112,6 @@ def category(event) -> str:
     if "cost" not in found:
         return "planner sampling / update"
     return OP_KIND.get(outer, "other ops")
-
-
-def flop_counter() -> FlopCounterMode:
-    """torch's FLOP counter, also counting the CPU attention kernel (torch 2.13 leaves it out)."""
-    def sdpa_cpu(q, k, v, *args, out_shape=None, **kwargs) -> int:
-        return sdpa_flop_count(q, k, v)
-    return FlopCounterMode(display=False, custom_mapping={
-        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: sdpa_cpu})
 
 
 def build(args: argparse.Namespace) -> tuple[WorldModel, dict, np.ndarray]:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 
 def _wall_times(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -49,3 +50,11 @@ def matmul_gflops(n: int, repeats: int = 5, calls: int = 1, dtype: torch.dtype =
             torch.mm(a, b)
         best = min(best, (time.perf_counter() - start) / calls)
     return 2 * n**3 / best / 1e9
+
+
+def flop_counter() -> FlopCounterMode:
+    """torch's FLOP counter, also counting the CPU attention kernel (torch 2.13 leaves it out)."""
+    def sdpa_cpu(q, k, v, *args, out_shape=None, **kwargs) -> int:
+        return sdpa_flop_count(q, k, v)
+    return FlopCounterMode(display=False, custom_mapping={
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: sdpa_cpu})
