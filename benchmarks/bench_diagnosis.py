@@ -53,6 +53,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="the world model's compute type (model.dtype); energies stay float32")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (1 each for two runs side by side)")
+    parser.add_argument("--compile", action="store_true",
+                        help="plan with the predictor compiled (model.compile=true; faster in float32)")
 
 
 def action_space(args: argparse.Namespace) -> dict:
@@ -65,7 +67,10 @@ def development_model(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if args.seed_start < 20000:
         parser.error("tune on the development seeds (--seed-start >= 20000); 10,000+ are for published rows")
     torch.set_num_threads(args.threads)
-    return load_model(args.checkpoint, len(args.views), DTYPES[args.dtype])
+    wm, predicts = load_model(args.checkpoint, len(args.views), DTYPES[args.dtype])
+    if args.compile and predicts:
+        wm.compile_planning()
+    return wm, predicts
 
 
 def main() -> None:
