@@ -291,7 +291,7 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
     def compile_planning(self) -> WorldModel:
         """Plan with the predictor compiled by torch.compile (inductor, shapes dynamic: CEM's and
         iCEM's populations vary), its weights frozen into the graph as constants. Measured on 2 CPU
-        cores (docs/performance.md): 1.8x per float32 planning step after a one-time 10-45 s
+        cores (docs/performance.md): 1.7-1.8x per float32 planning step after a one-time 20-30 s
         compile, the same plans; no gain in bfloat16. Only the imagined steps of planning costs
         without gradients use it, so the weights must not change after this call (planning never
         changes them); where inductor cannot build (no C++ compiler, say), torch falls back to
@@ -449,7 +449,7 @@ class WorldModel(nn.Module, ModelHubMixin, model_card_template=hub.CARD_TEMPLATE
             rows = actions.shape[0] // e
             limit = self.plan_chunk_rows or e * rows
             group = max(1, limit // rows)  # whole episodes a call; one, in row chunks, if it has more
-            chunk = min(rows, limit) * min(group, e)
+            chunk = min(group * rows, limit)
             energies = []
             for g0 in range(0, e, group):  # see plan_chunk_rows
                 g1 = min(e, g0 + group)

@@ -59,7 +59,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def action_space(args: argparse.Namespace) -> dict:
     return {"sampled_dims": args.sampled_dims, "max_rotation": args.max_rotation, "maxnorm": args.maxnorm,
-            "gripper_snap": args.gripper_snap, "xyz_std": getattr(args, "xyz_std", None)}
+            "gripper_snap": args.gripper_snap, "xyz_std": args.xyz_std}
 
 
 def development_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:
