@@ -31,10 +31,10 @@ from ami_robot.envs.specs import ACTION_HIGH, ACTION_LOW, TASK_SPECS, TaskSpec
 GOAL_TRIES = 5  # goal samples tried before keeping the last realised state anyway
 STATE_LOW = (-1.0, -1.0, -0.5, -np.pi, -np.pi / 2, -np.pi, 0.0)
 STATE_HIGH = (1.0, 1.0, 1.5, np.pi, np.pi / 2, np.pi, 1.0)
-# Cameras an observation can show (assets: scene.xml's exterior, panda.xml's wrist). The exterior
+# Cameras an observation can show (assets: scene.xml's exterior and side, panda.xml's wrist). The exterior
 # view is `pixels` / `goal_pixels` / `subgoal_pixels`; any other view v adds `v_pixels`,
 # `goal_v_pixels` and `subgoal_v_pixels` beside them.
-VIEWS = ("exterior", "wrist")
+VIEWS = ("exterior", "wrist", "side")
 
 
 def view_key(view: str, prefix: str = "") -> str:
