@@ -36,7 +36,7 @@ DISTANCES = np.array([0.0, 0.01, 0.02, 0.04, 0.06, 0.10])  # m
 def moved_energies(env, obs: dict, wm: WorldModel, views: tuple[str, ...], body: str) -> np.ndarray:
     """Energy (len(DISTANCES), views + 1) to the goal image of the episode just reset (obs) with `body`
     ("object" or "hand") moved back along the start-to-goal line by each distance; last column: all
-    views."""
+    views. It leaves the env's simulation at the last moved state: reset before stepping it again."""
     base, sim = env.unwrapped, env.unwrapped.sim
     goal_state = base._goal_sim.get_state()  # reset leaves the realised goal state in its scratch sim
     z_goal = wm.encode(observed_frames(obs, views, "goal_")[None])
