@@ -57,10 +57,9 @@ def moved_energies(env, obs: dict, wm: WorldModel, views: tuple[str, ...], body:
         shown = {view_key(v): base.render_frame(v) for v in views}
         frames.append(observed_frames(shown, views))
     z = wm.encode(np.stack(frames))
-    n = z.shape[1] // len(views)
-    gap = (z - z_goal).abs()  # (distances, N, D), tokens view-major
-    per_view = [gap[:, v * n:(v + 1) * n].mean((1, 2)) for v in range(len(views))]
-    return torch.stack([*per_view, gap.mean((1, 2))], 1).numpy()
+    one_hot = np.eye(len(views))  # a view's own energy: all the weight on it
+    columns = [WorldModel.energy(z, z_goal, view_weights=w) for w in one_hot] + [WorldModel.energy(z, z_goal)]
+    return torch.stack(columns, 1).numpy()
 
 
 def main() -> None:
