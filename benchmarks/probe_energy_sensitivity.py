@@ -11,7 +11,8 @@ is put there (the hand by inverse kinematics, the same height and orientation). 
 median energy over episodes, for the object and for the hand, per view and over all views (the
 released energy, every token alike). A success needs the object within 4 cm of its goal; if 4 cm of
 the object raise the energy far less than the hand's own errors do, the energy cannot tell a near
-miss from a success.
+miss from a success. `--random-twin` scores with the checkpoint's encoder left at its initialisation
+(same architecture, seed 0): what pretraining added to each term.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ami_robot.agent import observed_frames
 from ami_robot.envs import view_key
 from ami_robot.envs.sim import N_ARM
 from ami_robot.episodes import make_env
+from ami_robot.models import VisionTransformer
 from ami_robot.world_model import WorldModel
 
 DISTANCES = np.array([0.0, 0.01, 0.02, 0.04, 0.06, 0.10])  # m
@@ -62,6 +64,12 @@ def moved_energies(env, obs: dict, wm: WorldModel, views: tuple[str, ...], body:
     return torch.stack(columns, 1).numpy()
 
 
+def random_twin(wm: WorldModel, dtype: torch.dtype) -> WorldModel:
+    """`wm` with its encoder replaced by the same architecture at a (seeded) random initialisation."""
+    torch.manual_seed(0)
+    return WorldModel(VisionTransformer(wm.encoder.config), wm.predictor, dtype=dtype)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="Push", choices=["Push", "PickPlace"])
@@ -70,12 +78,15 @@ def main() -> None:
     parser.add_argument("--views", nargs="+", default=["exterior", "wrist"])
     parser.add_argument("--checkpoint", default=None, help="folder with our weights (default: shipped)")
     parser.add_argument("--dtype", default="float32", choices=list(DTYPES))
+    parser.add_argument("--random-twin", action="store_true", help="the encoder at its initialisation")
     args = parser.parse_args()
     if args.seed_start < 20000:
         parser.error("probe on the development seeds (--seed-start >= 20000)")
     torch.set_num_threads(2)
     views = tuple(args.views)
     wm, _ = load_model(args.checkpoint, len(views), DTYPES[args.dtype])
+    if args.random_twin:
+        wm = random_twin(wm, DTYPES[args.dtype])
     env = make_env(args.task, palette="heldout", views=views, image_size=64)
     results = {"object": [], "hand": []}
     with torch.no_grad():
@@ -86,8 +97,9 @@ def main() -> None:
     env.close()
     columns = [*views, "all views"]
     last = args.seed_start + args.seeds - 1
-    print(f"{args.task}, seeds {args.seed_start}-{last}: energy to the goal image (median over seeds) with "
-          f"the object or the hand moved back along the object's start-to-goal line")
+    encoder = "the random-init twin encoder" if args.random_twin else "the checkpoint's encoder"
+    print(f"{args.task}, seeds {args.seed_start}-{last}, {encoder}: energy to the goal image (median over "
+          f"seeds) with the object or the hand moved back along the object's start-to-goal line")
     print("| moved | " + " | ".join(f"{100 * d:g} cm" for d in DISTANCES) + " |")
     print("|---|" + "---|" * len(DISTANCES))
     for body, runs in results.items():

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ami_robot.data import ClipDataset
+from ami_robot.hub import load_part
 from ami_robot.models.encoder import ENCODER_CONFIGS, EncoderConfig, VisionTransformer
 from ami_robot.models.predictor import PREDICTOR_CONFIGS, ACPredictor, PredictorConfig
 from ami_robot.train.common import (
@@ -69,6 +70,10 @@ class PretrainConfig:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 20
+    # Encoder weights to go on from (a hub folder or encoder.safetensors): longer pretraining of a
+    # finished run. Both the context encoder and the EMA target start there; the mask predictor
+    # and dynamics head start fresh, which is what warmup_steps is for.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODER_CONFIGS:
@@ -103,6 +108,15 @@ class PretrainConfig:
                               kind=self.schedule_kind)
 
 
+def initial_encoder(path: str | Path, config: EncoderConfig) -> VisionTransformer:
+    """The encoder at `path` (a hub folder, or ours per file) to train on; its config must be `config`."""
+    encoder = load_part(path, "encoder")
+    if encoder.config != config:
+        raise ValueError(f"pretrain.init_from={path} is a {encoder.config}, but this run trains a "
+                         f"{config}: set pretrain.encoder to its size")
+    return encoder.train().requires_grad_(True)
+
+
 def pretrain_encoder(
     cfg: PretrainConfig, data_dir: str | Path, out_dir: str | Path, device: str = "auto",
     progress: bool = True, stop_after: int | None = None, strict_data: bool = False,
@@ -128,7 +142,7 @@ def pretrain_encoder(
         raise ValueError(f"data frames are {frame_size} px but encoder {cfg.encoder!r} expects "
                          f"{ecfg.img_size} px; collect at the encoder's size or choose a matching encoder")
 
-    encoder = VisionTransformer(ecfg)
+    encoder = VisionTransformer(ecfg) if cfg.init_from is None else initial_encoder(cfg.init_from, ecfg)
     predictor = MaskPredictor(ecfg.dim, cfg.predictor_dim, cfg.predictor_depth, cfg.predictor_heads, ecfg.eps)
     dynamics = ACPredictor(cfg.dynamics_config) if cfg.dynamics_weight > 0 else None
     model = JEPA(encoder, predictor, dynamics).to(dev)

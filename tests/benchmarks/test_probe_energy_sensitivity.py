@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from bench_expert_energy import load_model  # noqa: E402
-from probe_energy_sensitivity import DISTANCES, moved_energies  # noqa: E402
+from probe_energy_sensitivity import DISTANCES, moved_energies, random_twin  # noqa: E402
 
 from ami_robot.episodes import make_env  # noqa: E402
 
@@ -37,6 +38,16 @@ def test_the_goal_state_scores_zero_and_moves_cost() -> None:
     assert moved["hand"][-1, -1] > moved["hand"][0, -1]
     assert np.allclose(moved["object"][:, 0], moved["object"][:, -1])  # one view: the view is all
     assert np.allclose(env.unwrapped.goal.position, goal_object)  # the probe leaves the goal alone
+
+
+def test_the_random_twin_is_the_same_architecture_untrained() -> None:
+    wm, _ = load_model(None, 1)
+    twin = random_twin(wm, torch.float32)
+    assert twin.encoder.config == wm.encoder.config and twin.predictor is wm.predictor
+    trained, fresh = wm.encoder.state_dict(), twin.encoder.state_dict()
+    assert all(not torch.equal(trained[k], fresh[k]) for k in trained if k.endswith("qkv.weight"))
+    again = random_twin(wm, torch.float32).encoder.state_dict()
+    assert all(torch.equal(fresh[k], again[k]) for k in fresh)  # seeded: the same twin every run
 
 
 def test_evaluation_seeds_are_refused() -> None:

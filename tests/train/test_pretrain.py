@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ami_robot.train.pretrain import PretrainConfig, pretrain_encoder
+from ami_robot.weights import save_model
 
 
 def _cfg(**kw) -> PretrainConfig:
@@ -61,3 +62,19 @@ def test_dynamics_head_fits_the_encoder_and_bad_names_are_refused() -> None:
 def test_pretrain_on_two_views_shows_each_clip_one_view(toy_two_view_data, tmp_path) -> None:
     run = pretrain_encoder(_cfg(steps=2), toy_two_view_data, tmp_path, device="cpu", progress=False)
     assert run["target_encoder"].config.img_size == 64  # the views' size, not the stacked frame's height
+
+
+def test_init_from_goes_on_from_a_saved_encoder(toy_data, tmp_path) -> None:
+    first = pretrain_encoder(_cfg(steps=2), toy_data, tmp_path / "a", device="cpu", progress=False)
+    saved = tmp_path / "first" / "encoder.safetensors"
+    save_model(first["target_encoder"], saved)
+    start = pretrain_encoder(_cfg(init_from=str(saved)), toy_data, tmp_path / "b", device="cpu",
+                             progress=False, stop_after=0)
+    sa, sb = first["target_encoder"].state_dict(), start["target_encoder"].state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    trained = pretrain_encoder(_cfg(init_from=str(saved)), toy_data, tmp_path / "b", device="cpu",
+                               progress=False)
+    assert any(not torch.equal(sa[k], trained["target_encoder"].state_dict()[k]) for k in sa)
+    with pytest.raises(ValueError, match="init_from=.*set pretrain.encoder"):
+        pretrain_encoder(_cfg(init_from=str(saved), encoder="tiny"), toy_data, tmp_path / "c",
+                         device="cpu", progress=False)
