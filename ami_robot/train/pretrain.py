@@ -114,7 +114,7 @@ def initial_encoder(path: str | Path, config: EncoderConfig) -> VisionTransforme
     if encoder.config != config:
         raise ValueError(f"pretrain.init_from={path} is a {encoder.config}, but this run trains a "
                          f"{config}: set pretrain.encoder to its size")
-    return encoder.train().requires_grad_(True)
+    return encoder
 
 
 def pretrain_encoder(
@@ -142,7 +142,7 @@ def pretrain_encoder(
         raise ValueError(f"data frames are {frame_size} px but encoder {cfg.encoder!r} expects "
                          f"{ecfg.img_size} px; collect at the encoder's size or choose a matching encoder")
 
-    encoder = VisionTransformer(ecfg) if cfg.init_from is None else initial_encoder(cfg.init_from, ecfg)
+    encoder = VisionTransformer(ecfg)
     predictor = MaskPredictor(ecfg.dim, cfg.predictor_dim, cfg.predictor_depth, cfg.predictor_heads, ecfg.eps)
     dynamics = ACPredictor(cfg.dynamics_config) if cfg.dynamics_weight > 0 else None
     model = JEPA(encoder, predictor, dynamics).to(dev)
@@ -151,6 +151,10 @@ def pretrain_encoder(
                                   weight_decay=cfg.weight_decay)
     resume = TrainingState(out_dir, asdict(cfg), {"model": model, "target": target, "optimizer": optimizer})
     start_step = resume.step
+    if cfg.init_from is not None and start_step == 0:  # a resumed run's checkpoint holds its own weights
+        start = initial_encoder(cfg.init_from, ecfg).state_dict()
+        encoder.load_state_dict(start)
+        target.load_state_dict(start)
     if dist_info.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     log = MetricsLog(out_dir / "metrics.jsonl", enabled=dist_info.is_main, start_step=start_step)
