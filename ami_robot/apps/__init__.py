@@ -1,6 +1,6 @@
 """The `ami-robot` command: one Hydra app per subcommand, configs in ami_robot/conf.
 
-    ami-robot demo                      zero-shot pick-and-place on the shipped checkpoints
+    ami-robot demo                      zero-shot pick-and-place by pure latent planning
     ami-robot plan goal=PATH.png        plan towards a goal image of yours
     ami-robot eval                      the evaluation protocol (resumable JSONL, Wilson intervals)
     ami-robot bench                     several policies side by side on the same seeds

@@ -1,4 +1,4 @@
-"""`ami-robot demo`: a few zero-shot pick-and-place episodes on the shipped checkpoints, with videos."""
+"""`ami-robot demo`: a few zero-shot pick-and-place episodes by pure latent planning, with videos."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ class BenchArgs(EpisodesArgs):
 
 @dataclass(frozen=True)
 class DemoArgs:
-    """`ami-robot demo`: a few zero-shot episodes on the shipped checkpoints, with videos."""
+    """`ami-robot demo`: a few zero-shot episodes by pure latent planning, with videos."""
 
     GROUPS: ClassVar[tuple[str, ...]] = ("env", "planner", "model", "policy")
     task: str

@@ -316,12 +316,24 @@ def test_memory_and_the_retrieval_policy_from_the_command_line(cli, tmp_path) ->
     assert {f: f.stat().st_mtime_ns for f in shipped_checkpoint_dir().glob("*")} == shipped
 
 
-def test_demo_and_bench_use_the_retrieval_policy_with_the_gradient_planner(cli) -> None:
+def test_demo_plans_purely_in_latent_space_and_bench_keeps_the_retrieval_baseline(cli) -> None:
     demo = yaml.safe_load(cli("demo", "--cfg", "job").stdout)
-    assert demo["policy"]["_target_"].endswith("RetrievalMPC") and demo["policy"]["goals"] == "subgoals"
-    assert demo["planner"]["name"] == "gradient"
+    assert demo["policy"]["_target_"].endswith("LatentMPC") and demo["policy"]["goals"] == "subgoals"
+    assert demo["planner"]["name"] == "icem" and demo["model"]["shipped"] == "two_view"
+    assert demo["env"]["subgoals"] == "all" and demo["task"] == "PickPlace"
     bench = yaml.safe_load(cli("bench", "--cfg", "job").stdout)["policies"]["latent_retrieval"]
     assert bench["_target_"].endswith("RetrievalMPC") and bench["planner"]["name"] == "gradient"
+
+
+def test_demo_runs_the_shipped_two_view_model_end_to_end(cli, tmp_path) -> None:
+    run = tmp_path / "demo"
+    out = cli("demo", "planner.samples=8", "planner.iterations=1", "planner.topk=2", "episodes=1",
+              "batch_size=1", f"hydra.run.dir={run}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    (record,) = _episodes(run / "episodes.jsonl")
+    assert record["task"] == "PickPlace" and record["seed"] == 10_000
+    assert record["method"] == "latent_icem_two_view" and len(record["plan_seconds"]) == record["steps"]
+    assert list((run / "videos").glob("*.mp4")) and (run / "report.html").is_file()
 
 
 def test_a_two_view_model_gets_its_wrist_view_without_asking(cli, tmp_path) -> None:
